@@ -1,0 +1,52 @@
+# csg-lightning: `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_CLIPS ?= data/demo/clips
+DEMO_SHARDS ?= data/demo/shards
+PYTEST_ARGS ?=
+
+.PHONY: help setup test test-slow lint demo-data train-skeleton sample-skeleton bench clean-runs
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing csg-lightning and its pinned stack into $(VENV) (about 1.5 min the first time)"
+	@$(BIN)/pip install -q -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the project (re-installs only when pyproject.toml changed)
+
+test: setup ## run the fast test suite (what CI runs)
+	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+test-slow: setup ## run the slow tests (multi-process DDP, long runs)
+	$(BIN)/python -m pytest -m slow -q $(PYTEST_ARGS)
+
+lint: setup ## ruff over the package, tests and benchmarks
+	$(BIN)/ruff check csg_lightning tests benchmarks
+
+$(DEMO_SHARDS)/manifest.json: | setup
+	$(BIN)/csg-data demo $(DEMO_CLIPS)
+	$(BIN)/csg-data shard $(DEMO_CLIPS) $(DEMO_SHARDS)
+
+demo-data: $(DEMO_SHARDS)/manifest.json ## generate the synthetic demo corpus and its shards (once)
+
+train-skeleton: setup demo-data ## train the Stage-1 skeleton diffusion demo (CPU, minutes)
+	$(BIN)/csg fit --config experiments/skeleton/demo.yaml $(ARGS)
+
+sample-skeleton: setup ## CKPT=... AUDIO=any.wav [REF=ref.npz] OUT=out.mp4: skeleton video + .npz
+	@test -n "$(CKPT)" -a -n "$(AUDIO)" -a -n "$(OUT)" || { echo "usage: make sample-skeleton CKPT=runs/skeleton-demo/latest/checkpoints/last.ckpt AUDIO=speech.wav OUT=out.mp4 [REF=ref.npz]"; exit 2; }
+	$(BIN)/python -m csg_lightning.generation.sample_skeleton --ckpt "$(CKPT)" --audio "$(AUDIO)" --out "$(OUT)" $(if $(REF),--ref "$(REF)")
+
+bench: setup demo-data ## benchmarks: dataloader, skeleton model, pose drawing (one JSON line each)
+	$(BIN)/python benchmarks/bench_dataloader.py
+	$(BIN)/python benchmarks/bench_skeleton.py
+	$(BIN)/python benchmarks/bench_pose_drawing.py

@@ -1,0 +1,72 @@
+"""`csg`: the LightningCLI entry point (fit / validate / test / predict from experiment YAMLs).
+
+Every run lives in ``runs/<experiment>/<run>/`` (``--experiment`` comes from the YAML, ``--run``
+defaults to a timestamp): the resolved ``config.yaml``, ``checkpoints/``, ``samples/`` and the
+W&B files. ``runs/<experiment>/latest`` points at the newest run. W&B runs offline unless the
+user sets ``WANDB_MODE``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+
+from csg_lightning.run_dir import place_run
+
+
+class RunDirSaveConfig(SaveConfigCallback):
+    """Writes the resolved config to ``<run dir>/config.yaml`` whatever logger is in use."""
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:
+        path = Path(trainer.default_root_dir) / self.config_filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, str(path), skip_none=False, overwrite=True, multifile=False)
+
+
+class CSGCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--experiment", type=str, default="default", help="runs/<experiment>/...")
+        parser.add_argument("--run", type=str, default=None, help="run name (default: a timestamp)")
+        parser.add_argument("--runs_root", type=str, default="runs", help="root folder of all runs")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        run = config.run or os.environ.get("CSG_RUN") or time.strftime("%Y%m%d-%H%M%S")
+        config.run = run
+        self.run_dir = place_run(config, Path(config.runs_root) / config.experiment / run)
+
+    def after_fit(self) -> None:
+        if not self.trainer.is_global_zero:
+            return
+        run_dir = Path(self.trainer.default_root_dir)
+        latest = run_dir.parent / "latest"
+        if latest.is_symlink() or not latest.exists():
+            latest.unlink(missing_ok=True)
+            latest.symlink_to(run_dir.name)
+        ckpt = self.trainer.checkpoint_callback
+        print(f"\nrun folder:  {run_dir}")
+        if ckpt is not None:
+            last = Path(ckpt.dirpath or run_dir / "checkpoints") / "last.ckpt"
+            print(f"checkpoint:  {last if last.exists() else ckpt.best_model_path}")
+        samples = run_dir / "samples"
+        if samples.is_dir():
+            print(f"samples:     {samples} ({len(list(samples.glob('*.mp4')))} mp4)")
+
+
+def main(args: list[str] | None = None) -> CSGCLI:
+    os.environ.setdefault("WANDB_MODE", "offline")
+    return CSGCLI(
+        parser_kwargs={"parser_mode": "omegaconf"},
+        save_config_callback=RunDirSaveConfig,
+        save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=args,
+    )
+
+
+if __name__ == "__main__":
+    main()
