@@ -1,0 +1,348 @@
+"""``SkeletonAudioDataModule``: aligned skeleton + audio windows streamed from litdata shards.
+
+Each example is a window of ``num_prefix + window`` frames (default 25 + 250 at 25 fps) cut from
+one clip, with its audio (640 samples per frame). Batches are dicts (B = batch, L = P + W):
+
+- "features": float32 [B, L, 246] z-scored local features (prefix frames first)
+- "mask": float32 [B, L, 123] 1.0 where the local point is confident (local_confidence > 0.7)
+- "keypoints": float32 [B, L, 134, 2] raw pixels, "scores": float32 [B, L, 134]
+- "reference_keypoints": float32 [B, 134, 2], "reference_scores": float32 [B, 134] (last prefix frame)
+- "audio": float32 [B, L * 640] in [-1, 1]; frame f <-> samples [f * 640, (f + 1) * 640)
+- "clip_id": list[str], "speaker_id": list[str], "start": int64 [B] (first prefix frame in the clip)
+
+Training windows start uniformly at random, drawn from (seed, epoch, record index), so a resumed
+run sees the same windows. Validation/test windows are fixed: drawn from (seed, record index),
+never shuffled. Clips shorter than L are padded at the end (see ``csg_lightning.data.windows``).
+Splitting across DDP ranks and DataLoader workers is litdata's (each record once per epoch; under
+DDP litdata drops the remainder so every rank gets the same number of records).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from litdata import StreamingDataLoader, StreamingDataset
+from litdata.streaming.sampler import ChunkedIndex
+
+from csg_lightning.data.normalization import STATS_FILENAME, load_stats, local_features, normalize
+from csg_lightning.data.records import FPS, SAMPLES_PER_FRAME, check_record
+from csg_lightning.data.shards import FORMAT, MANIFEST_FILENAME, SPLIT_MARKER, SPLITS, ShardDirError
+from csg_lightning.data.windows import choose_start, cut_window
+from csg_lightning.io.audio import SAMPLE_RATE
+from csg_lightning.skeleton.local import CONFIDENCE_THRESHOLD, local_confidence
+
+
+def _is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base.rstrip('/')}/{name}" if _is_remote(base) else str(Path(base) / name)
+
+
+def _read_bytes(uri: str) -> bytes:
+    """Bytes of a local file or (through fsspec) a remote object; FileNotFoundError if absent."""
+    if _is_remote(uri):
+        import fsspec
+
+        with fsspec.open(uri, "rb") as fh:
+            return fh.read()
+    return Path(uri.removeprefix("file://")).read_bytes()
+
+
+class ClipWindowDataset(StreamingDataset):
+    """One split of shard records -> window examples (a litdata ``StreamingDataset``).
+
+    ``stats``: mapping with mean/std [246]. ``random_windows``: training windows (random start per
+    (seed, epoch, index)) or fixed evaluation windows (per (seed, index)). Every record is
+    checked with :func:`~csg_lightning.data.records.check_record`; a malformed one raises a
+    ``RecordError`` naming the clip, the split dir and the field.
+    """
+
+    def __init__(
+        self,
+        input_dir: str,
+        stats: Mapping,
+        window: int = 250,
+        num_prefix: int = 25,
+        random_windows: bool = True,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool | None = None,
+        cache_dir: str | None = None,
+        max_cache_size: int | float | str | None = None,
+    ) -> None:
+        super().__init__(
+            input_dir,
+            cache_dir=cache_dir,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            seed=seed,
+            max_cache_size=max_cache_size,
+        )
+        if window < 1 or num_prefix < 1:
+            raise ValueError(f"window and num_prefix must be >= 1, got {window} and {num_prefix}")
+        self.window, self.num_prefix, self.random_windows = window, num_prefix, random_windows
+        self.mean = np.asarray(stats["mean"], dtype=np.float32)
+        self.std = np.asarray(stats["std"], dtype=np.float32)
+        self.source = input_dir
+
+    @property
+    def length(self) -> int:
+        return self.num_prefix + self.window
+
+    def __getitem__(self, index):
+        record = super().__getitem__(index)
+        if isinstance(index, ChunkedIndex):
+            index = index.index
+        if not isinstance(index, (int, np.integer)):
+            return record  # slices / keys: raw records
+        return self.make_example(record, int(index))
+
+    def make_example(self, record: dict, index: int) -> dict[str, Any]:
+        """Record of clip ``index`` in this split -> one example (unbatched shapes, L = P + W)."""
+        where = f"shard record {record.get('clip_id', '?')!r} (index {index}) in {self.source}"
+        num_frames = check_record(record, where)
+        if self.random_windows:
+            rng = np.random.default_rng([self.seed, self.current_epoch, index])
+        else:
+            rng = np.random.default_rng([self.seed, index])
+        start = choose_start(num_frames, self.length, rng)
+        kp, sc, audio = cut_window(record["keypoints"], record["scores"], record["audio"], start, self.length)
+        features = normalize(local_features(kp), {"mean": self.mean, "std": self.std})
+        mask = (local_confidence(sc) > CONFIDENCE_THRESHOLD).astype(np.float32)
+        ref = self.num_prefix - 1
+        return {
+            "features": torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
+            "mask": torch.from_numpy(mask),
+            "keypoints": torch.from_numpy(kp),
+            "scores": torch.from_numpy(sc),
+            "reference_keypoints": torch.from_numpy(kp[ref].copy()),
+            "reference_scores": torch.from_numpy(sc[ref].copy()),
+            "audio": torch.from_numpy(audio),
+            "clip_id": record["clip_id"],
+            "speaker_id": record["speaker_id"],
+            "start": torch.tensor(start, dtype=torch.int64),
+        }
+
+
+class ResumableStreamingDataLoader(StreamingDataLoader):
+    """A ``StreamingDataLoader`` whose ``load_state_dict`` ignores a repeat of the state it already holds.
+
+    Lightning restores a stateful train loader itself (fit loop "combined_loader" state) and the
+    datamodule restores it too; litdata's ``load_state_dict`` is not idempotent (it advances its
+    worker cycle each call), so the second identical load must be a no-op.
+    """
+
+    _loaded_state: dict | None = None
+
+    def load_state_dict(self, obj: dict[str, Any]) -> None:
+        if self._loaded_state is not None and obj == self._loaded_state:
+            return
+        super().load_state_dict(obj)
+        self._loaded_state = copy.deepcopy(obj)
+
+    def __iter__(self):
+        self._loaded_state = None  # once iteration starts, a later load is a new resume
+        yield from super().__iter__()
+
+
+class SkeletonAudioDataModule(LightningDataModule):
+    """Streams ``DST/{train,val,test}`` written by ``csg-data shard`` (local path or s3://... URI).
+
+    Args:
+        data_dir: the shard dir (holds manifest.json, stats.npz, train/, val/, test/).
+        batch_size: training batch size; ``eval_batch_size`` (default: the same) for val/test.
+        num_workers: DataLoader worker processes per rank.
+        window: frames predicted per example (W); num_prefix: prefix frames before it (P).
+        seed: shuffling and window-start seed.
+        shuffle: shuffle the train split (val/test are never shuffled).
+        drop_last: litdata's ``drop_last`` for train (None: True under DDP, else False).
+        cache_dir: where litdata caches chunks of remote data (local dirs are read in place).
+        max_cache_size: litdata cache budget, e.g. "50GB" (None: litdata's default).
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data/demo/shards",
+        batch_size: int = 8,
+        num_workers: int = 2,
+        window: int = 250,
+        num_prefix: int = 25,
+        seed: int = 0,
+        shuffle: bool = True,
+        eval_batch_size: int | None = None,
+        drop_last: bool | None = None,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        cache_dir: str | None = None,
+        max_cache_size: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.data_dir = str(data_dir)
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.num_workers, self.window, self.num_prefix, self.seed = num_workers, window, num_prefix, seed
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.pin_memory, self.persistent_workers = pin_memory, persistent_workers
+        self.cache_dir, self.max_cache_size = cache_dir, max_cache_size
+        self.fps, self.sample_rate, self.samples_per_frame = FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+        self._manifest: dict | None = None
+        self._stats: dict[str, np.ndarray] | None = None
+        self.datasets: dict[str, ClipWindowDataset] = {}
+        self._train_loader: ResumableStreamingDataLoader | None = None
+        self._pending_state: dict | None = None
+
+    # -- shard dir metadata -------------------------------------------------------------------
+    @property
+    def manifest(self) -> dict:
+        """``DST/manifest.json``; raises ShardDirError when the shard dir is incomplete."""
+        if self._manifest is None:
+            uri = _join(self.data_dir, MANIFEST_FILENAME)
+            try:
+                manifest = json.loads(_read_bytes(uri))
+            except FileNotFoundError as err:
+                raise ShardDirError(
+                    f"{self.data_dir}: no {MANIFEST_FILENAME}, so the shard dir is incomplete "
+                    "or not a shard dir. "
+                    "Run (or re-run) `csg-data shard SRC DST`."
+                ) from err
+            if manifest.get("format") != FORMAT or not manifest.get("complete"):
+                raise ShardDirError(f"{uri}: not a complete {FORMAT} manifest")
+            if manifest.get("fps") != FPS or manifest.get("sample_rate") != SAMPLE_RATE:
+                raise ShardDirError(
+                    f"{uri}: fps/sample_rate {manifest.get('fps')}/{manifest.get('sample_rate')}, "
+                    f"expected {FPS}/{SAMPLE_RATE}"
+                )
+            self._manifest = manifest
+        return self._manifest
+
+    def _all_stats(self) -> dict[str, np.ndarray]:
+        if self._stats is None:
+            uri = _join(self.data_dir, STATS_FILENAME)
+            try:
+                self._stats = load_stats(io.BytesIO(_read_bytes(uri)))
+            except FileNotFoundError as err:
+                raise ShardDirError(
+                    f"{uri}: missing; re-run `csg-data shard SRC DST` to finish the shard dir"
+                ) from err
+        return self._stats
+
+    @property
+    def stats(self) -> dict[str, np.ndarray]:
+        """Normalisation statistics of the train split: {"mean": [246], "std": [246]} (float32)."""
+        s = self._all_stats()
+        return {"mean": s["mean"].copy(), "std": s["std"].copy()}
+
+    @property
+    def default_reference(self) -> tuple[np.ndarray, np.ndarray]:
+        """A typical confident train frame: (keypoints float32 [134, 2], scores float32 [134])."""
+        s = self._all_stats()
+        return s["reference_keypoints"].copy(), s["reference_scores"].copy()
+
+    @property
+    def length(self) -> int:
+        """Frames per example: num_prefix + window."""
+        return self.num_prefix + self.window
+
+    # -- datasets -------------------------------------------------------------------------------
+    def _split_dir(self, split: str) -> str | None:
+        """URI of a complete, non-empty split, None for an empty one; raises for an incomplete one."""
+        info = self.manifest["splits"].get(split)
+        if info is None:
+            raise ShardDirError(
+                f"{self.data_dir}: manifest has no split {split!r} (splits: {list(self.manifest['splits'])})"
+            )
+        if info["num_records"] == 0:
+            return None
+        uri = _join(self.data_dir, split)
+        try:
+            marker = json.loads(_read_bytes(_join(uri, SPLIT_MARKER)))
+        except FileNotFoundError as err:
+            raise ShardDirError(
+                f"{uri}: no {SPLIT_MARKER}; the split is incomplete. Re-run `csg-data shard`."
+            ) from err
+        if marker.get("num_records") != info["num_records"]:
+            raise ShardDirError(
+                f"{uri}: {SPLIT_MARKER} disagrees with {MANIFEST_FILENAME}; re-shard into a new dir"
+            )
+        return uri
+
+    def make_dataset(self, split: str) -> ClipWindowDataset | None:
+        """A fresh dataset of one split (None when the split is empty)."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        uri = self._split_dir(split)
+        if uri is None:
+            return None
+        train = split == "train"
+        return ClipWindowDataset(
+            uri,
+            self.stats,
+            window=self.window,
+            num_prefix=self.num_prefix,
+            random_windows=train,
+            shuffle=self.shuffle and train,
+            seed=self.seed,
+            drop_last=self.drop_last if train else None,
+            cache_dir=self.cache_dir,
+            max_cache_size=self.max_cache_size,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+        for split in needed.get(stage, SPLITS) if stage else SPLITS:
+            if split not in self.datasets:
+                dataset = self.make_dataset(split)
+                if dataset is not None:
+                    self.datasets[split] = dataset
+        if "train" in needed.get(stage or "fit", ()) and "train" not in self.datasets:
+            raise ShardDirError(f"{self.data_dir}: the train split is empty")
+
+    # -- loaders --------------------------------------------------------------------------------
+    def _loader(self, split: str, batch_size: int) -> ResumableStreamingDataLoader | list:
+        if split not in self.datasets:
+            self.setup({"train": "fit", "val": "validate"}.get(split, "test"))
+        if split not in self.datasets:
+            return []  # an empty split: Lightning skips it
+        return ResumableStreamingDataLoader(
+            self.datasets[split],
+            batch_size=batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> ResumableStreamingDataLoader:
+        loader = self._loader("train", self.batch_size)
+        if self._pending_state:
+            loader.load_state_dict(self._pending_state)
+        self._train_loader = loader
+        return loader
+
+    def val_dataloader(self):
+        return self._loader("val", self.eval_batch_size)
+
+    def test_dataloader(self):
+        return self._loader("test", self.eval_batch_size)
+
+    # -- resumable state ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The train loader's litdata state (mid-epoch position), saved in Lightning checkpoints."""
+        if self._train_loader is not None and self._train_loader.current_epoch > 0:
+            return {"train_loader": self._train_loader.state_dict()}
+        return {"train_loader": self._pending_state} if self._pending_state else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the train position; applied now or when ``train_dataloader()`` is next built."""
+        self._pending_state = state_dict.get("train_loader") or None
+        if self._pending_state and self._train_loader is not None:
+            self._train_loader.load_state_dict(self._pending_state)
