@@ -1,0 +1,1 @@
+"""Generation commands: sampling skeletons (and, later, videos) from trained checkpoints."""
