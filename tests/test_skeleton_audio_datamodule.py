@@ -65,10 +65,13 @@ def test_batch_follows_the_contract(corpus, shards):
         "reference_scores": (B, 134),
         "audio": (B, L * 640),
     }
-    assert set(batch) == set(shapes) | {"clip_id", "speaker_id", "start"}
+    assert set(batch) == set(shapes) | {"clip_id", "speaker_id", "start", "width", "height"}
     for key, shape in shapes.items():
         assert batch[key].shape == shape and batch[key].dtype == torch.float32, key
     assert batch["start"].dtype == torch.int64 and batch["start"].shape == (B,)
+    with open(corpus / batch["clip_id"][0] / "meta.json") as fh:
+        meta = json.load(fh)
+    assert (int(batch["width"][0]), int(batch["height"][0])) == (meta["width"], meta["height"])
     for b in range(B):
         clip, start = batch["clip_id"][b], int(batch["start"][b])
         assert batch["speaker_id"][b] == clip[:5]

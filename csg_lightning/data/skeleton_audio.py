@@ -9,6 +9,7 @@ one clip, with its audio (640 samples per frame). Batches are dicts (B = batch, 
 - "reference_keypoints": float32 [B, 134, 2], "reference_scores": float32 [B, 134] (last prefix frame)
 - "audio": float32 [B, L * 640] in [-1, 1]; frame f <-> samples [f * 640, (f + 1) * 640)
 - "clip_id": list[str], "speaker_id": list[str], "start": int64 [B] (first prefix frame in the clip)
+- "width", "height": int64 [B], the pixel frame the keypoints live in
 
 Training windows start uniformly at random, drawn from (seed, epoch, record index), so a resumed
 run sees the same windows. Validation/test windows are fixed: drawn from (seed, record index),
@@ -131,6 +132,8 @@ class ClipWindowDataset(StreamingDataset):
             "clip_id": record["clip_id"],
             "speaker_id": record["speaker_id"],
             "start": torch.tensor(start, dtype=torch.int64),
+            "width": torch.tensor(int(record["width"]), dtype=torch.int64),
+            "height": torch.tensor(int(record["height"]), dtype=torch.int64),
         }
 
 
