@@ -1,0 +1,188 @@
+"""The synthetic demo corpus: clip folder format, determinism, and motion caused by the audio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from csg_lightning.data.corpus import generate_corpus, make_clip
+from csg_lightning.io.audio import read_audio
+from csg_lightning.skeleton.layout import NUM_KEYPOINTS, SkeletonLayout
+
+L = SkeletonLayout
+HOP = 640
+
+
+def _clips(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _load(clip: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    pose = np.load(clip / "pose.npz")
+    meta = json.loads((clip / "meta.json").read_text())
+    return pose["keypoints"], pose["scores"], read_audio(clip / "audio.wav"), meta
+
+
+def _loud_onsets(audio: np.ndarray, num_frames: int, fraction: float = 0.25) -> np.ndarray:
+    """Onset frames found in the audio alone, keeping the loudest ``fraction`` (the stressed ones)."""
+    import librosa
+
+    env = librosa.onset.onset_strength(y=audio, sr=16000, hop_length=HOP)
+    onsets = librosa.onset.onset_detect(onset_envelope=env, sr=16000, hop_length=HOP, units="frames")
+    rms = np.sqrt((audio[: num_frames * HOP].reshape(num_frames, HOP).astype(np.float64) ** 2).mean(1))
+    peak = np.array([rms[o : o + 4].max() for o in onsets])
+    return onsets[peak >= np.quantile(peak, 1.0 - fraction)]
+
+
+def _wrist_speed(keypoints: np.ndarray) -> np.ndarray:
+    """[T] summed speed (pixels per frame) of both wrists."""
+    wrists = keypoints[:, [L.LEFT_WRIST, L.RIGHT_WRIST]].astype(np.float64)
+    speed = np.linalg.norm(np.diff(wrists, axis=0), axis=-1).sum(-1)
+    return np.r_[speed[:1], speed]
+
+
+def _near(signal: np.ndarray, frames: np.ndarray) -> float:
+    """Mean of ``signal`` from 1 frame before to 2 frames after each of ``frames`` (circular)."""
+    return float(signal[(frames[:, None] + np.arange(-1, 3)[None]) % len(signal)].mean())
+
+
+def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path):
+    kwargs = dict(num_speakers=2, clips_per_speaker=1, clip_seconds=4.0, video=False, progress=False)
+    a = generate_corpus(tmp_path / "a", seed=5, **kwargs)
+    b = generate_corpus(tmp_path / "b", seed=5, workers=2, **kwargs)  # the pool must not change anything
+    c = generate_corpus(tmp_path / "c", seed=6, **kwargs)
+    assert [p.name for p in a] == ["spk00_clip000", "spk01_clip000"] == [p.name for p in b]
+    for pa, pb, pc in zip(a, b, c, strict=True):
+        for name in ("pose.npz", "audio.wav", "meta.json"):
+            assert (pa / name).read_bytes() == (pb / name).read_bytes(), (
+                f"{pa.name}/{name} differs across runs"
+            )
+        for name in ("pose.npz", "audio.wav"):
+            assert (pa / name).read_bytes() != (pc / name).read_bytes(), f"{pa.name}/{name} ignores the seed"
+    # Speakers differ from each other within a corpus.
+    assert not np.allclose(
+        np.load(a[0] / "pose.npz")["keypoints"][0], np.load(a[1] / "pose.npz")["keypoints"][0]
+    )
+
+
+def test_rerun_skips_finished_clips_and_clears_leftovers(tmp_path):
+    kwargs = dict(num_speakers=1, clips_per_speaker=2, clip_seconds=1.0, video=False, progress=False)
+    first = generate_corpus(tmp_path, **kwargs)
+    stamp = (first[0] / "pose.npz").stat().st_mtime_ns
+    (tmp_path / ".tmp-spk00_clip001-deadbeef").mkdir()  # an interrupted earlier run
+    for f in first[1].iterdir():
+        f.unlink()
+    first[1].rmdir()
+    second = generate_corpus(tmp_path, **kwargs)
+    assert second == first
+    assert (first[0] / "pose.npz").stat().st_mtime_ns == stamp
+    assert (first[1] / "meta.json").is_file()
+    assert not list(tmp_path.glob(".tmp-*"))
+    assert len(generate_corpus(tmp_path, scale=2.0, **kwargs)) == 2 * 4
+
+
+def test_clip_folders_follow_the_contract(demo_corpus):
+    clips = _clips(demo_corpus)
+    assert len(clips) == 6
+    all_scores = []
+    for clip in clips:
+        keypoints, scores, audio, meta = _load(clip)
+        t = meta["num_frames"]
+        assert t == 300 and meta["fps"] == 25 and meta["width"] == meta["height"] == 512
+        assert meta["clip_id"] == clip.name and clip.name.startswith(meta["speaker_id"] + "_")
+        assert keypoints.shape == (t, NUM_KEYPOINTS, 2) and keypoints.dtype == np.float32
+        assert scores.shape == (t, NUM_KEYPOINTS) and scores.dtype == np.float32
+        assert len(audio) == t * HOP
+        assert np.isfinite(keypoints).all() and keypoints.min() >= 0 and keypoints.max() <= 511
+        assert scores.min() >= 0 and scores.max() <= 1
+        neck = 0.5 * (keypoints[:, L.LEFT_SHOULDER] + keypoints[:, L.RIGHT_SHOULDER])
+        np.testing.assert_allclose(keypoints[:, L.NECK], neck, atol=1e-3)
+        np.testing.assert_array_equal(scores[:, L.NECK], np.minimum(scores[:, 5], scores[:, 6]))
+        all_scores.append(scores)
+    scores = np.concatenate(all_scores)
+    assert np.median(scores[:, L.UPPER_BODY]) > 0.85 and np.median(scores[:, L.FACE]) > 0.85
+    assert 0.8 < np.median(scores[:, L.HANDS]) < 0.97
+    hand_frames = scores[:, L.LEFT_HAND].mean(1)
+    assert (hand_frames < 0.5).mean() > 0.005, "expected some low-confidence (occluded) hand frames"
+    assert np.median(scores[:, L.FEET]) < 0.1, "feet are below the frame and should score ~0"
+
+
+def test_wrist_speed_peaks_at_stressed_onsets_found_in_the_audio(demo_corpus):
+    near, chance, shifted = 0.0, 0.0, []
+    rng = np.random.default_rng(0)
+    for clip in _clips(demo_corpus):
+        keypoints, _, audio, meta = _load(clip)
+        onsets = _loud_onsets(audio, meta["num_frames"])
+        assert len(onsets) >= 5, f"{clip.name}: found only {len(onsets)} stressed onsets in the audio"
+        speed = _wrist_speed(keypoints)
+        shifts = rng.integers(12, len(speed) - 12, 100)
+        near += _near(speed, onsets)
+        values = np.array([_near(speed, (onsets + k) % len(speed)) for k in shifts])
+        chance += values.mean()
+        shifted.append(values)
+    ratio = near / chance
+    print(f"wrist speed near stressed onsets / chance = {ratio:.2f}")
+    assert ratio > 1.5
+    # Far above chance: beyond every one of the pooled circular shifts.
+    assert near > np.sum(shifted, axis=0).max()
+
+
+def test_coupling_needs_the_matching_audio(demo_corpus):
+    """Control: onsets from another clip's audio do not line up with this clip's beats."""
+    clips = _clips(demo_corpus)
+    near, chance = 0.0, 0.0
+    for clip, other in zip(clips, clips[1:] + clips[:1], strict=True):
+        keypoints, _, _, meta = _load(clip)
+        _, _, audio, _ = _load(other)
+        onsets = _loud_onsets(audio, meta["num_frames"])
+        speed = _wrist_speed(keypoints)
+        near += _near(speed, onsets)
+        chance += np.mean([_near(speed, (onsets + k) % len(speed)) for k in range(12, len(speed) - 12, 3)])
+    print(f"mismatched audio: {near / chance:.2f}")
+    assert near / chance < 1.4
+
+
+def test_mouth_opening_follows_loudness(demo_corpus):
+    for clip in _clips(demo_corpus):
+        keypoints, _, audio, meta = _load(clip)
+        t = meta["num_frames"]
+        rms = np.sqrt((audio.reshape(t, HOP).astype(np.float64) ** 2).mean(1))
+        mouth = keypoints[:, L.LOWER_INNER_LIP, 1] - keypoints[:, L.UPPER_INNER_LIP, 1]
+        r = np.corrcoef(mouth, rms)[0, 1]
+        assert r > 0.5, f"{clip.name}: mouth/loudness correlation {r:.2f}"
+
+
+def test_head_nods_after_phrase_starts():
+    clip = make_clip(seed=0, speaker_index=1, clip_index=0, clip_seconds=12.0)
+    nose_drop = clip.pose.keypoints[:, L.NOSE, 1] - clip.pose.keypoints[:, L.NECK, 1]
+    starts = np.round(clip.speech.phrase_starts * 25).astype(int)
+    after = nose_drop[np.clip(starts + 3, 0, clip.num_frames - 1)].mean()
+    assert after > np.median(nose_drop) + 1.0
+
+
+def test_video_has_frames_size_and_audio(demo_corpus_video):
+    import decord
+
+    for clip in _clips(demo_corpus_video):
+        meta = json.loads((clip / "meta.json").read_text())
+        reader = decord.VideoReader(str(clip / "video.mp4"))
+        assert len(reader) == meta["num_frames"]
+        first, later = reader[0].asnumpy(), reader[len(reader) // 2].asnumpy()
+        assert first.shape == (meta["height"], meta["width"], 3)
+        assert np.abs(first.astype(int) - later.astype(int)).mean() > 0.1, "the figure does not move"
+        sound = decord.AudioReader(str(clip / "video.mp4"), sample_rate=16000, mono=True)
+        assert sound.shape[1] >= meta["num_frames"] * HOP * 0.98
+
+
+@pytest.mark.parametrize("size", [64])
+def test_small_video_size_scales_keypoints(tmp_path, size):
+    (clip,) = generate_corpus(tmp_path, num_speakers=1, clips_per_speaker=1, clip_seconds=0.4,
+                              video=True, video_size=size, progress=False)  # fmt: skip
+    keypoints, _, _, meta = _load(clip)
+    assert meta["width"] == meta["height"] == size and keypoints.max() <= size - 1
+    big = make_clip(0, 0, 0, 0.4)
+    expected = np.clip((big.keypoints + 0.5) * size / 512 - 0.5, 0, size - 1)
+    np.testing.assert_allclose(keypoints, expected, rtol=1e-5, atol=1e-4)
