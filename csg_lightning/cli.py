@@ -56,7 +56,8 @@ class CSGCLI(LightningCLI):
             print(f"samples:     {samples} ({len(list(samples.glob('*.mp4')))} mp4)")
 
 
-def main(args: list[str] | None = None) -> CSGCLI:
+def run(args: list[str] | None = None) -> CSGCLI:
+    """Parse ``args`` (default: the command line), run the subcommand and return the CLI object."""
     os.environ.setdefault("WANDB_MODE", "offline")
     return CSGCLI(
         parser_kwargs={"parser_mode": "omegaconf"},
@@ -66,6 +67,11 @@ def main(args: list[str] | None = None) -> CSGCLI:
         subclass_mode_data=True,
         args=args,
     )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console-script entry (returns None so the exit status is 0 on success)."""
+    run(args)
 
 
 if __name__ == "__main__":
