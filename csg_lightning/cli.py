@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from csg_lightning.run_dir import place_run
+
+
+# Known-harmless warnings that would otherwise bury the progress output of every run.
+_QUIET = (
+    r".*`IterableDataset` has `__len__` defined.*",  # litdata datasets know their exact length
+    r".*you need to define a `flops_per_batch`.*",  # ThroughputMonitor still logs samples/s
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+)
 
 
 class RunDirSaveConfig(SaveConfigCallback):
@@ -59,6 +68,8 @@ class CSGCLI(LightningCLI):
 def run(args: list[str] | None = None) -> CSGCLI:
     """Parse ``args`` (default: the command line), run the subcommand and return the CLI object."""
     os.environ.setdefault("WANDB_MODE", "offline")
+    for pattern in _QUIET:
+        warnings.filterwarnings("ignore", message=pattern)
     return CSGCLI(
         parser_kwargs={"parser_mode": "omegaconf"},
         save_config_callback=RunDirSaveConfig,
