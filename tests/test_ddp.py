@@ -23,7 +23,7 @@ def test_two_process_ddp_fit(demo_shards, tmp_path):
         "--model.init_args.preset=tiny", "--model.init_args.crossfade_frames=5",
         "--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp",
         "--trainer.max_steps=3", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
-        "--trainer.enable_progress_bar=false", f"--runs_root={tmp_path}", "--run=ddp",
+        f"--runs_root={tmp_path}", "--run=ddp",
     ]  # fmt: skip
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -47,7 +47,6 @@ def _tiny_overrides(shards: Path, runs: Path) -> list[str]:
         "--trainer.max_steps=1",
         "--trainer.val_check_interval=1",
         "--trainer.limit_val_batches=1",
-        "--trainer.enable_progress_bar=false",
         f"--runs_root={runs}",
         "--run=test",
     ]

@@ -1,0 +1,119 @@
+"""PoseNet, pose injection, EDM preconditioning and gradient checkpointing of the video generator."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from csg_lightning.video.checkpointing import enable_checkpointing, temporal_blocks
+from csg_lightning.video.edm import denoise, edm_loss_weight, edm_scalings, sample_sigmas
+from csg_lightning.video.parts import build_parts
+from csg_lightning.video.pose_injection import PoseGuidedUNet
+from csg_lightning.video.pose_net import PoseNet
+
+
+def _unet_inputs(b=2, f=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(b, f, 8, 8, 8, generator=g),
+        torch.tensor([0.1, -0.3])[:b],
+        torch.randn(b, 1, 32, generator=g),
+        torch.tensor([[6.0, 127.0, 0.0]] * b),
+    )
+
+
+def test_pose_net_shapes_params_and_init():
+    net = PoseNet(320)
+    assert 0.19e6 < sum(p.numel() for p in net.parameters()) < 0.22e6  # ~0.2M for SVD's 320 channels
+    out = net(torch.randn(2, 3, 576 // 4, 1024 // 4))
+    assert out.shape == (2, 320, 18, 32)
+    assert torch.count_nonzero(out) == 0  # zero-initialised final projection
+    assert float(net.scale) == 2.0
+    for conv in [m for m in net.conv_layers if isinstance(m, torch.nn.Conv2d)]:
+        fan_in = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        assert torch.count_nonzero(conv.bias) == 0
+        assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.35)
+    with pytest.raises(ValueError, match="divisible by 8"):
+        net(torch.randn(1, 3, 60, 64))
+
+
+def test_untrained_pose_net_leaves_the_unet_unchanged_and_trained_one_changes_it():
+    torch.manual_seed(0)
+    unet = build_parts(preset="tiny").unet.eval()
+    net = PoseGuidedUNet(unet).eval()
+    sample, t, clip, ids = _unet_inputs()
+    poses = torch.rand(2, 3, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        plain = unet(sample, t, clip, ids).sample
+        posed = net(sample, t, clip, ids, pose_images=poses)
+        assert torch.equal(plain, posed)
+        torch.nn.init.normal_(net.pose_net.final_proj.weight, std=0.1)
+        changed = net(sample, t, clip, ids, pose_images=poses)
+        assert not torch.allclose(plain, changed)
+        # the hook is only active inside PoseGuidedUNet.forward
+        assert torch.equal(unet(sample, t, clip, ids).sample, plain)
+    assert set(k.split(".")[0] for k in net.state_dict()) == {"unet", "pose_net"}
+
+
+def test_pose_features_must_match_conv_in():
+    net = PoseGuidedUNet(build_parts(preset="tiny").unet)
+    sample, t, clip, ids = _unet_inputs()
+    with pytest.raises(ValueError, match="do not match conv_in"):
+        net(sample, t, clip, ids, pose_images=torch.zeros(2, 3, 3, 32, 32))
+
+
+def test_edm_preconditioning_against_hand_computed_values():
+    sigma = torch.tensor([1.0, 2.0, 0.5])
+    c_in, c_skip, c_out, c_noise = edm_scalings(sigma)
+    # sigma = 1: 1/sqrt(2), 1/2, -1/sqrt(2), 0;  sigma = 2: 1/sqrt(5), 1/5, -2/sqrt(5), 0.25 ln 2
+    assert torch.allclose(c_in, torch.tensor([1 / math.sqrt(2), 1 / math.sqrt(5), 1 / math.sqrt(1.25)]))
+    assert torch.allclose(c_skip, torch.tensor([0.5, 0.2, 0.8]))
+    assert torch.allclose(c_out, torch.tensor([-1 / math.sqrt(2), -2 / math.sqrt(5), -0.5 / math.sqrt(1.25)]))
+    assert torch.allclose(c_noise, torch.tensor([0.0, 0.25 * math.log(2), 0.25 * math.log(0.5)]))
+    assert torch.allclose(edm_loss_weight(sigma), torch.tensor([2.0, 1.25, 5.0]))
+    # the v-target makes D exact: F = (c_skip x_sigma - x0) / -c_out  => D == x0
+    x0, eps = torch.randn(3, 4), torch.randn(3, 4)
+    x_sigma = x0 + sigma[:, None] * eps
+    v = (c_skip[:, None] * x_sigma - x0) / (-c_out[:, None])
+    assert torch.allclose(denoise(v, x_sigma, sigma), x0, atol=1e-5)
+
+
+def test_edm_matches_the_euler_scheduler_used_for_sampling():
+    parts = build_parts(preset="tiny")
+    sched = parts.scheduler
+    sched.set_timesteps(5)
+    t = sched.timesteps[1]
+    sigma = sched.sigmas[1]
+    c_in, c_skip, c_out, c_noise = edm_scalings(sigma.reshape(1))
+    assert float(t) == pytest.approx(float(c_noise), abs=1e-4)  # continuous timestep = 0.25 ln sigma
+    x = torch.randn(1, 4)
+    assert torch.allclose(sched.scale_model_input(x, t), c_in * x, atol=1e-6)
+
+
+def test_sigma_sampling_is_log_normal():
+    s = sample_sigmas(20000, 0.7, 1.6, generator=torch.Generator().manual_seed(0))
+    assert s.log().mean().item() == pytest.approx(0.7, abs=0.05)
+    assert s.log().std().item() == pytest.approx(1.6, abs=0.05)
+
+
+def test_checkpointing_includes_temporal_blocks_and_keeps_gradients():
+    torch.manual_seed(0)
+    base = build_parts(preset="tiny").unet
+    ref = PoseGuidedUNet(base)
+    torch.nn.init.normal_(ref.pose_net.final_proj.weight, std=0.1)
+    keys = set(ref.state_dict())
+    ckpt = PoseGuidedUNet(build_parts(preset="tiny").unet)
+    ckpt.load_state_dict(ref.state_dict())
+    assert enable_checkpointing(ckpt.unet) == len(temporal_blocks(ckpt.unet)) > 0
+    assert set(ckpt.state_dict()) == keys  # names unchanged
+    sample, t, clip, ids = _unet_inputs()
+    poses = torch.rand(2, 3, 3, 64, 64)
+    ref.train(), ckpt.train()
+    grads = []
+    for net in (ref, ckpt):
+        net.zero_grad()
+        net(sample, t, clip, ids, pose_images=poses).square().mean().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-4)
