@@ -1,4 +1,4 @@
-"""Both video experiment YAMLs parse and train a step through the real `csg` CLI (tiny overrides).
+"""Both video experiment YAMLs parse and train a step through the real `csg` CLI (`csg_lightning.cli.run`) (tiny overrides).
 
 The MimicMotion recipe is pointed at tiny parts saved as a diffusers SVD folder (unet/, vae/,
 image_encoder/, scheduler/), so its real from_pretrained loading runs.
@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from csg_lightning.cli import main
+from csg_lightning.cli import run
 from csg_lightning.video.parts import build_parts, save_parts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,6 @@ def _overrides(shards: Path, runs: Path) -> list[str]:
         "--data.init_args.height=32",
         "--data.init_args.width=32",
         "--model.init_args.num_inference_steps=2",
-        "--model.init_args.cpu_threads=null",
         "--trainer.accelerator=cpu",
         "--trainer.devices=1",
         "--trainer.max_steps=1",
@@ -43,7 +42,7 @@ def _overrides(shards: Path, runs: Path) -> list[str]:
 
 
 def _fit(config: Path, extra: list[str], shards: Path, runs: Path):
-    cli = main(["fit", f"--config={config}"] + _overrides(shards, runs) + extra)
+    cli = run(["fit", f"--config={config}"] + _overrides(shards, runs) + extra)
     experiment = yaml.safe_load(config.read_text())["experiment"]
     run_dir = runs / experiment / "test"
     assert Path(cli.trainer.default_root_dir) == run_dir and cli.trainer.global_step == 1
@@ -80,6 +79,8 @@ def test_mimicmotion_yaml_trains_a_step_with_tiny_parts(demo_shards_video, tmp_p
     model = cli.model
     assert model.hparams.gradient_checkpointing and model.net.unet.is_gradient_checkpointing
     assert not any(p.requires_grad for p in model.vae.parameters())
-    state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)[
+        "state_dict"
+    ]
     assert not any(k.startswith(("vae.", "image_encoder.")) for k in state)  # reloaded from parts_path
     assert any(k.startswith("net.pose_net.") for k in state)

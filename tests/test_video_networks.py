@@ -30,7 +30,7 @@ def test_pose_net_shapes_params_and_init():
     out = net(torch.randn(2, 3, 576 // 4, 1024 // 4))
     assert out.shape == (2, 320, 18, 32)
     assert torch.count_nonzero(out) == 0  # zero-initialised final projection
-    assert float(net.scale) == 2.0
+    assert net.scale.detach().tolist() == [2.0]
     for conv in [m for m in net.conv_layers if isinstance(m, torch.nn.Conv2d)]:
         fan_in = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
         assert torch.count_nonzero(conv.bias) == 0

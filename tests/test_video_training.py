@@ -36,7 +36,9 @@ def test_tiny_model_overfits_one_batch():
     batch = _batch()
 
     def fixed_loss():
-        losses = [model.diffusion_loss(batch, torch.Generator().manual_seed(s))["loss"].item() for s in range(4)]
+        losses = [
+            model.diffusion_loss(batch, torch.Generator().manual_seed(s))["loss"].item() for s in range(4)
+        ]
         return float(np.mean(losses))
 
     model.train()

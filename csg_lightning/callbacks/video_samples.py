@@ -1,0 +1,146 @@
+"""Periodic video samples of the pose-guided generator: reference | poses | generated (| ground truth) mp4s."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import cv2
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.loggers import WandbLogger
+
+from csg_lightning.io.audio import SAMPLE_RATE
+from csg_lightning.io.mp4 import write_mp4
+
+log = logging.getLogger(__name__)
+
+
+class VideoSampleCallback(pl.Callback):
+    """After every ``every_n_validations``-th validation, generate videos for fixed validation examples.
+
+    The first ``num_samples`` items of validation batch 0 are cached once (on CPU) and reused, so
+    samples of successive validations are comparable. ``pl_module.sample_batch(batch, num_steps=...,
+    seed=...)`` must return uint8 frames [B, F, H, W, 3]. Each video shows side by side, each panel
+    ``panel_height`` pixels high: the reference image, the pose images, the generated frames and (with
+    ``ground_truth``) the real frames, with the example's audio muxed. Written to
+    ``<trainer.default_root_dir>/samples/step{S:07d}_{clip_id}.mp4`` and logged to W&B when the trainer
+    has a ``WandbLogger``. ``fps`` None: the datamodule's ``video_fps`` (25 / frame stride), else 25.
+
+    Distributed runs: only global rank 0 samples and writes (``sample_batch`` runs on the plain module,
+    no collective); ``all_ranks=True`` makes every rank sample (needed when the model is sharded, FSDP).
+    """
+
+    def __init__(
+        self,
+        every_n_validations: int = 1,
+        num_samples: int = 2,
+        num_steps: int | None = 10,
+        panel_height: int = 128,
+        fps: float | None = None,
+        ground_truth: bool = True,
+        seed: int = 0,
+        all_ranks: bool = False,
+        sample_rate: int = SAMPLE_RATE,
+    ) -> None:
+        super().__init__()
+        if every_n_validations < 1 or num_samples < 1 or panel_height < 2:
+            raise ValueError(
+                "VideoSampleCallback: every_n_validations and num_samples must be >= 1 and panel_height >= 2, "
+                f"got {every_n_validations}, {num_samples}, {panel_height}"
+            )
+        self.every_n_validations, self.num_samples, self.num_steps = (
+            every_n_validations,
+            num_samples,
+            num_steps,
+        )
+        self.panel_height, self.fps, self.ground_truth = panel_height // 2 * 2, fps, ground_truth
+        self.seed, self.all_ranks, self.sample_rate = seed, all_ranks, sample_rate
+        self._batch: dict[str, Any] | None = None
+        self._validations = 0
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        if self._batch is None and batch_idx == 0 and dataloader_idx == 0:
+            self._batch = _take(batch, self.num_samples)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self._batch is None:
+            return
+        self._validations += 1
+        if self._validations % self.every_n_validations:
+            return
+        if not (trainer.is_global_zero or self.all_ranks):
+            return
+        if not hasattr(pl_module, "sample_batch"):
+            raise AttributeError(
+                f"VideoSampleCallback: {type(pl_module).__name__} has no sample_batch(batch, ...)"
+            )
+        with torch.no_grad():
+            generated = pl_module.sample_batch(self._batch, num_steps=self.num_steps, seed=self.seed)
+        if trainer.is_global_zero:
+            paths = self.write(trainer, generated.cpu().numpy())
+            for logger in trainer.loggers:
+                if isinstance(logger, WandbLogger) and paths:
+                    logger.log_video(
+                        "samples/video", [str(p) for p in paths], step=trainer.global_step,
+                        caption=[p.stem for p in paths], format=["mp4"] * len(paths),
+                    )  # fmt: skip
+
+    def write(self, trainer: pl.Trainer, generated: np.ndarray) -> list[Path]:
+        """generated uint8 [B, F, H, W, 3] -> mp4 paths (one per item of the cached batch)."""
+        batch, out_dir = self._batch, Path(trainer.default_root_dir) / "samples"
+        fps = self.fps or getattr(getattr(trainer, "datamodule", None), "video_fps", None) or 25
+        clip_ids = list(batch.get("clip_id", [f"sample{i}" for i in range(len(generated))]))
+        paths = []
+        for i, frames in enumerate(generated):
+            reference = batch["reference"][i].permute(1, 2, 0).numpy()
+            poses = batch["poses"][i].permute(0, 2, 3, 1).numpy()
+            columns = [
+                ("reference", np.broadcast_to(reference, frames.shape)),
+                ("poses", poses),
+                ("generated", frames),
+            ]
+            if self.ground_truth and "frames" in batch:
+                columns.append(("ground truth", batch["frames"][i].permute(0, 2, 3, 1).numpy()))
+            video = [
+                np.concatenate([self._panel(c[t], name) for name, c in columns], axis=1)
+                for t in range(len(frames))
+            ]
+            audio = batch["audio"][i].numpy() if "audio" in batch else None
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(clip_ids[i])) + (
+                f"_{i}" if clip_ids.count(clip_ids[i]) > 1 else ""
+            )
+            path = out_dir / f"step{trainer.global_step:07d}_{name}.mp4"
+            write_mp4(path, video, fps=fps, audio=audio, sample_rate=self.sample_rate)
+            paths.append(path)
+        log.info("VideoSampleCallback: wrote %d sample videos to %s", len(paths), out_dir)
+        return paths
+
+    def _panel(self, image: np.ndarray, label: str) -> np.ndarray:
+        h, w = image.shape[:2]
+        width = max(2, round(w * self.panel_height / h / 2) * 2)
+        panel = cv2.resize(
+            np.ascontiguousarray(image), (width, self.panel_height), interpolation=cv2.INTER_LINEAR
+        )
+        scale = self.panel_height / 256
+        cv2.putText(panel, label, (4, max(10, round(16 * scale))), cv2.FONT_HERSHEY_SIMPLEX, max(0.3, 0.5 * scale),
+                    (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+        return panel
+
+
+def _take(batch: dict[str, Any], n: int) -> dict[str, Any]:
+    """The first ``n`` items of a batch dict, tensors detached and moved to CPU."""
+    out = {}
+    for key, value in batch.items():
+        if torch.is_tensor(value):
+            out[key] = value[:n].detach().cpu().clone() if value.ndim else value.detach().cpu()
+        elif isinstance(value, (list, tuple)):
+            out[key] = list(value[:n])
+        else:
+            out[key] = value
+    return out

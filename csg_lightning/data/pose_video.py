@@ -1,0 +1,240 @@
+"""``PoseVideoDataModule``: video clips with rendered pose images, streamed from litdata shards (Stage 2).
+
+Each example takes ``num_frames`` frames ``start, start + stride, ...`` of one clip and a reference
+frame of the same clip, decodes them with decord from the record's mp4 bytes (scaled while decoding
+so that the frame covers ``width`` x ``height``, then centre-cropped; keypoints follow the same map,
+see :class:`~csg_lightning.video.framing.CoverCrop`), draws the pose images on the fly with the
+project's renderer (``draw_pose_sequence``, ``canvas_size=None``: drawn at the output size) and builds
+the hand masks at latent resolution (:mod:`~csg_lightning.video.hand_mask`).
+
+Training: start and reference frame are drawn from (seed, epoch, record index) (a resumed run sees
+the same examples); validation/test: from (seed, record index), never shuffled. Clips shorter than
+the span repeat their last frame. A record without video raises a ``RecordError`` naming the clip.
+Manifest checks, DDP/worker splitting, loaders and mid-epoch resume are those of
+:class:`~csg_lightning.data.skeleton_audio.SkeletonAudioDataModule` (this class extends it).
+
+Batch (B = batch, F = num_frames, H x W = height x width, h x w = H/8 x W/8):
+
+- "frames": uint8 [B, F, 3, H, W] RGB; "reference": uint8 [B, 3, H, W]
+- "poses": uint8 [B, F, 3, H, W] pose images; "reference_pose": uint8 [B, 3, H, W]
+- "hand_mask": float32 [B, F, h, w] (1 on latent cells of confident hands)
+- "keypoints": float32 [B, F, 134, 2] pixels of the output frame, "scores": float32 [B, F, 134]
+- "reference_keypoints": float32 [B, 134, 2], "reference_scores": float32 [B, 134]
+- "audio": float32 [B, S * 640] in [-1, 1], S = (F - 1) * stride + 1 frames from the first one
+- "frame_indices": int64 [B, F], "reference_index": int64 [B], "start": int64 [B]
+- "clip_id", "speaker_id": list[str]
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import torch
+from litdata import StreamingDataset
+from litdata.streaming.sampler import ChunkedIndex
+
+from csg_lightning.data.records import RecordError, check_record
+from csg_lightning.data.shards import SPLITS
+from csg_lightning.data.skeleton_audio import SkeletonAudioDataModule
+from csg_lightning.data.windows import choose_start, cut_window
+from csg_lightning.render.pose_drawing import draw_pose, draw_pose_sequence
+from csg_lightning.video.framing import CoverCrop
+from csg_lightning.video.hand_mask import hand_mask
+from csg_lightning.video.pose_net import DOWNSAMPLE
+
+
+def decode_video(video: bytes, indices: list[int], size: tuple[int, int] | None, where: str) -> np.ndarray:
+    """mp4 bytes -> uint8 [len(indices), h, w, 3] RGB, scaled to ``size`` = (w, h) while decoding."""
+    import decord
+
+    try:
+        kwargs = {"width": size[0], "height": size[1]} if size is not None else {}
+        reader = decord.VideoReader(io.BytesIO(video), ctx=decord.cpu(0), num_threads=1, **kwargs)
+    except Exception as err:  # decord raises its own error types
+        raise RecordError(f"{where}: field 'video' is not a readable mp4 ({err})") from err
+    if max(indices) >= len(reader):
+        raise RecordError(
+            f"{where}: field 'video' has {len(reader)} frames, fewer than the keypoints need ({max(indices) + 1})"
+        )
+    return reader.get_batch(indices).asnumpy()
+
+
+class PoseVideoDataset(StreamingDataset):
+    """One split of shard records -> pose-video examples (a litdata ``StreamingDataset``)."""
+
+    def __init__(
+        self,
+        input_dir: str,
+        num_frames: int = 8,
+        frame_stride: int = 2,
+        height: int = 64,
+        width: int = 64,
+        random_examples: bool = True,
+        shuffle: bool = True,
+        seed: int = 0,
+        swap_rb: bool = True,
+        canvas_size: int | None = None,
+        hand_options: dict | None = None,
+        drop_last: bool | None = None,
+        cache_dir: str | None = None,
+        max_cache_size: int | float | str | None = None,
+    ) -> None:
+        super().__init__(
+            input_dir, cache_dir=cache_dir, shuffle=shuffle, drop_last=drop_last, seed=seed,
+            max_cache_size=max_cache_size,
+        )  # fmt: skip
+        if num_frames < 1 or frame_stride < 1:
+            raise ValueError(f"num_frames and frame_stride must be >= 1, got {num_frames} and {frame_stride}")
+        if height % DOWNSAMPLE or width % DOWNSAMPLE:
+            raise ValueError(f"height and width must be multiples of {DOWNSAMPLE}, got {height} x {width}")
+        self.num_frames, self.frame_stride = num_frames, frame_stride
+        self.height, self.width, self.random_examples = height, width, random_examples
+        self.swap_rb, self.canvas_size = swap_rb, canvas_size
+        self.hand_options = dict(hand_options or {})
+        self.source = input_dir
+
+    @property
+    def span(self) -> int:
+        """Frames from the first to the last sampled frame, inclusive."""
+        return (self.num_frames - 1) * self.frame_stride + 1
+
+    def __getitem__(self, index):
+        record = super().__getitem__(index)
+        if isinstance(index, ChunkedIndex):
+            index = index.index
+        if not isinstance(index, (int, np.integer)):
+            return record
+        return self.make_example(record, int(index))
+
+    def _draw(self, kp: np.ndarray, sc: np.ndarray) -> np.ndarray:
+        """[n, 134, 2], [n, 134] -> uint8 [n, 3, H, W]."""
+        frames = draw_pose_sequence(
+            kp, sc, self.width, self.height, (self.height, self.width), canvas_size=self.canvas_size,
+            swap_rb=self.swap_rb,
+        )  # fmt: skip
+        return frames.transpose(0, 3, 1, 2)
+
+    def make_example(self, record: dict, index: int) -> dict[str, Any]:
+        where = f"shard record {record.get('clip_id', '?')!r} (index {index}) in {self.source}"
+        num_frames = check_record(record, where)
+        video = bytes(record["video"])
+        if not video:
+            raise RecordError(
+                f"{where}: field 'video' is empty; the pose-video datamodule needs clips with video.mp4 "
+                "(re-run `csg-data demo` with video and `csg-data shard` into a new dir)"
+            )
+        if self.random_examples:
+            rng = np.random.default_rng([self.seed, self.current_epoch, index])
+        else:
+            rng = np.random.default_rng([self.seed, index])
+        start = choose_start(num_frames, self.span, rng)
+        ref_index = int(rng.integers(0, num_frames))
+        kp, sc, audio = cut_window(record["keypoints"], record["scores"], record["audio"], start, self.span)
+        offsets = np.arange(self.num_frames) * self.frame_stride
+        indices = np.minimum(start + offsets, num_frames - 1)
+        kp, sc = kp[offsets], sc[offsets]
+        sc[start + offsets > num_frames - 1] = 0.0  # padded frames: repeated pixels, no pose
+        crop = CoverCrop.fit(int(record["width"]), int(record["height"]), self.width, self.height)
+        pixels = decode_video(video, [*indices.tolist(), ref_index], crop.scaled, where)
+        pixels = np.ascontiguousarray(crop.crop(pixels).transpose(0, 3, 1, 2))  # [F + 1, 3, H, W]
+        kp = crop.keypoints(kp)
+        ref_kp = crop.keypoints(record["keypoints"][ref_index])
+        ref_sc = np.array(record["scores"][ref_index], dtype=np.float32)
+        ref_pose = draw_pose(
+            ref_kp, ref_sc, self.width, self.height, (self.height, self.width), canvas_size=self.canvas_size,
+            swap_rb=self.swap_rb,
+        ).transpose(2, 0, 1)  # fmt: skip
+        mask = hand_mask(kp, sc, self.height, self.width, DOWNSAMPLE, **self.hand_options)
+        return {
+            "frames": torch.from_numpy(pixels[:-1].copy()),
+            "reference": torch.from_numpy(pixels[-1].copy()),
+            "poses": torch.from_numpy(np.ascontiguousarray(self._draw(kp, sc))),
+            "reference_pose": torch.from_numpy(np.ascontiguousarray(ref_pose)),
+            "hand_mask": torch.from_numpy(mask),
+            "keypoints": torch.from_numpy(kp),
+            "scores": torch.from_numpy(sc),
+            "reference_keypoints": torch.from_numpy(ref_kp),
+            "reference_scores": torch.from_numpy(ref_sc),
+            "audio": torch.from_numpy(audio),
+            "frame_indices": torch.from_numpy(indices.astype(np.int64)),
+            "reference_index": torch.tensor(ref_index, dtype=torch.int64),
+            "start": torch.tensor(start, dtype=torch.int64),
+            "clip_id": record["clip_id"],
+            "speaker_id": record["speaker_id"],
+        }
+
+
+class PoseVideoDataModule(SkeletonAudioDataModule):
+    """Streams ``DST/{train,val,test}`` shards (with video) as pose-video examples.
+
+    Args:
+        data_dir: the shard dir (local path or s3://... URI); its clips must carry video.
+        batch_size, eval_batch_size, num_workers, seed, shuffle, drop_last, pin_memory,
+            persistent_workers, cache_dir, max_cache_size: as in ``SkeletonAudioDataModule``.
+        num_frames: frames per example (F); frame_stride: source frames between them.
+        height, width: output size (multiples of 8).
+        swap_rb: MimicMotion's pose colour order (keep True for MimicMotion weights).
+        canvas_size: pose drawing canvas short side (None: draw at the output size, fast).
+        hand_min_mean, hand_min_score, hand_margin: hand-box rules (see ``video.hand_mask``).
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data/demo/shards",
+        batch_size: int = 2,
+        num_workers: int = 1,
+        num_frames: int = 8,
+        frame_stride: int = 2,
+        height: int = 64,
+        width: int = 64,
+        seed: int = 0,
+        shuffle: bool = True,
+        eval_batch_size: int | None = None,
+        drop_last: bool | None = None,
+        swap_rb: bool = True,
+        canvas_size: int | None = None,
+        hand_min_mean: float = 0.7,
+        hand_min_score: float = 0.5,
+        hand_margin: float = 0.15,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        cache_dir: str | None = None,
+        max_cache_size: str | None = None,
+    ) -> None:
+        super().__init__(
+            data_dir, batch_size=batch_size, num_workers=num_workers, seed=seed, shuffle=shuffle,
+            eval_batch_size=eval_batch_size, drop_last=drop_last, pin_memory=pin_memory,
+            persistent_workers=persistent_workers, cache_dir=cache_dir, max_cache_size=max_cache_size,
+        )  # fmt: skip
+        self.save_hyperparameters()
+        self.num_frames, self.frame_stride = num_frames, frame_stride
+        self.height, self.width = height, width
+        self.swap_rb, self.canvas_size = swap_rb, canvas_size
+        self.hand_options = {"min_mean": hand_min_mean, "min_score": hand_min_score, "margin": hand_margin}
+
+    @property
+    def video_fps(self) -> float:
+        """Frame rate of the sampled frames (25 / frame_stride)."""
+        return self.fps / self.frame_stride
+
+    def make_dataset(self, split: str) -> PoseVideoDataset | None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        uri = self._split_dir(split)
+        if uri is None:
+            return None
+        if not self.manifest["splits"][split].get("has_video", True):
+            raise RecordError(
+                f"{self.data_dir}: the {split} split has no video (manifest has_video=false); the pose-video "
+                "datamodule needs shards of clips with video.mp4"
+            )
+        train = split == "train"
+        return PoseVideoDataset(
+            uri, num_frames=self.num_frames, frame_stride=self.frame_stride, height=self.height,
+            width=self.width, random_examples=train, shuffle=self.shuffle and train, seed=self.seed,
+            swap_rb=self.swap_rb, canvas_size=self.canvas_size, hand_options=self.hand_options,
+            drop_last=self.drop_last if train else None, cache_dir=self.cache_dir,
+            max_cache_size=self.max_cache_size,
+        )  # fmt: skip

@@ -1,0 +1,59 @@
+"""PoseNet: a small convolutional encoder of rendered pose images into UNet ``conv_in`` features.
+
+Eight 3x3/4x4 convolutions with SiLU (3->3, 3->16 s2, 16->16, 16->32 s2, 32->32, 32->64 s2, 64->64,
+64->128), then a 1x1 projection 128->C (C = the UNet's ``block_out_channels[0]``, 320 for SVD) times a
+learnable scalar initialised to 2.0. Convolutions are He-normal initialised with zero bias; the final
+projection is zero-initialised, so an untrained PoseNet outputs zeros and leaves the UNet unchanged.
+Downsamples exactly 8x (H, W must be divisible by 8). About 0.2M parameters for C = 320.
+
+Parameter names (``conv_layers.{0,2,...,14}``, ``final_proj``, ``scale``) follow MimicMotion's released
+checkpoints so they load without renaming.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+# (in, out, kernel, stride) of the eight convolutions; padding 1 each.
+_LAYERS = (
+    (3, 3, 3, 1), (3, 16, 4, 2), (16, 16, 3, 1), (16, 32, 4, 2),
+    (32, 32, 3, 1), (32, 64, 4, 2), (64, 64, 3, 1), (64, 128, 3, 1),
+)  # fmt: skip
+DOWNSAMPLE = 8
+
+
+class PoseNet(nn.Module):
+    """Pose images [N, 3, H, W] (values in [-1, 1]) -> features [N, C, H/8, W/8]."""
+
+    def __init__(self, out_channels: int = 320, init_scale: float = 2.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for c_in, c_out, k, s in _LAYERS:
+            layers += [nn.Conv2d(c_in, c_out, kernel_size=k, stride=s, padding=1), nn.SiLU()]
+        self.conv_layers = nn.Sequential(*layers)
+        self.final_proj = nn.Conv2d(_LAYERS[-1][1], out_channels, kernel_size=1)
+        self.scale = nn.Parameter(torch.full((1,), float(init_scale)))
+        self.out_channels = out_channels
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """He-normal convolutions with zero bias; the final 1x1 projection all zeros."""
+        for m in self.conv_layers:
+            if isinstance(m, nn.Conv2d):
+                fan_in = m.kernel_size[0] * m.kernel_size[1] * m.in_channels
+                m.weight.normal_(0.0, math.sqrt(2.0 / fan_in))
+                m.bias.zero_()
+        self.final_proj.weight.zero_()
+        self.final_proj.bias.zero_()
+
+    def forward(self, pose_images: torch.Tensor) -> torch.Tensor:
+        if pose_images.ndim != 4 or pose_images.shape[1] != 3:
+            raise ValueError(f"PoseNet: expected pose images [N, 3, H, W], got {tuple(pose_images.shape)}")
+        h, w = pose_images.shape[-2:]
+        if h % DOWNSAMPLE or w % DOWNSAMPLE:
+            raise ValueError(f"PoseNet: H and W must be divisible by {DOWNSAMPLE}, got {h} x {w}")
+        return self.final_proj(self.conv_layers(pose_images)) * self.scale
