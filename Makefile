@@ -11,7 +11,7 @@ DEMO_CLIPS ?= data/demo/clips
 DEMO_SHARDS ?= data/demo/shards
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-slow lint demo-data train-skeleton sample-skeleton bench clean-runs
+.PHONY: help setup test test-slow lint demo-data train-skeleton sample-skeleton train-video bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -46,7 +46,11 @@ sample-skeleton: setup ## CKPT=... AUDIO=any.wav [REF=ref.npz] OUT=out.mp4: skel
 	@test -n "$(CKPT)" -a -n "$(AUDIO)" -a -n "$(OUT)" || { echo "usage: make sample-skeleton CKPT=runs/skeleton-demo/latest/checkpoints/last.ckpt AUDIO=speech.wav OUT=out.mp4 [REF=ref.npz]"; exit 2; }
 	$(BIN)/python -m csg_lightning.generation.sample_skeleton --ckpt "$(CKPT)" --audio "$(AUDIO)" --out "$(OUT)" $(if $(REF),--ref "$(REF)")
 
+train-video: setup demo-data ## train the Stage-2 pose-guided video generator demo (tiny parts, CPU, minutes)
+	$(BIN)/csg fit --config experiments/video/demo.yaml $(ARGS)
+
 bench: setup demo-data ## benchmarks: dataloader, skeleton model, pose drawing (one JSON line each)
 	$(BIN)/python benchmarks/bench_dataloader.py
 	$(BIN)/python benchmarks/bench_skeleton.py
 	$(BIN)/python benchmarks/bench_pose_drawing.py
+	$(BIN)/python benchmarks/bench_video.py
