@@ -10,8 +10,10 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_CLIPS ?= data/demo/clips
 DEMO_SHARDS ?= data/demo/shards
 PYTEST_ARGS ?=
+EVAL_CKPT ?= runs/skeleton-demo/latest/checkpoints/last.ckpt
+FGD_CKPT ?= runs/fgd-autoencoder/latest/checkpoints/last.ckpt
 
-.PHONY: help setup test test-slow lint demo-data train-skeleton sample-skeleton train-video bench
+.PHONY: help setup test test-slow lint demo-data train-skeleton sample-skeleton train-video eval-skeleton bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -45,6 +47,11 @@ train-skeleton: setup demo-data ## train the Stage-1 skeleton diffusion demo (CP
 sample-skeleton: setup ## CKPT=... AUDIO=any.wav [REF=ref.npz] OUT=out.mp4: skeleton video + .npz
 	@test -n "$(CKPT)" -a -n "$(AUDIO)" -a -n "$(OUT)" || { echo "usage: make sample-skeleton CKPT=runs/skeleton-demo/latest/checkpoints/last.ckpt AUDIO=speech.wav OUT=out.mp4 [REF=ref.npz]"; exit 2; }
 	$(BIN)/python -m csg_lightning.generation.sample_skeleton --ckpt "$(CKPT)" --audio "$(AUDIO)" --out "$(OUT)" $(if $(REF),--ref "$(REF)")
+
+eval-skeleton: setup demo-data ## score EVAL_CKPT (default: latest demo run) and baselines -> runs/eval/skeleton-demo/
+	@test -f "$(EVAL_CKPT)" || { echo "no $(EVAL_CKPT): run 'make train-skeleton' first (or pass EVAL_CKPT=...)"; exit 2; }
+	@test -f "$(FGD_CKPT)" || $(BIN)/csg fit --config experiments/eval/fgd_autoencoder.yaml --run demo
+	$(BIN)/csg-eval skeleton --ckpt "$(EVAL_CKPT)" --data $(DEMO_SHARDS) --fgd-ckpt "$(FGD_CKPT)" --run skeleton-demo
 
 train-video: setup demo-data ## train the Stage-2 pose-guided video generator demo (tiny parts, CPU, minutes)
 	$(BIN)/csg fit --config experiments/video/demo.yaml $(ARGS)

@@ -1,0 +1,109 @@
+"""`csg-eval`: score skeletons (Stage 1 + baselines) or videos; reports land in ``runs/eval/<run>/``.
+
+    csg-eval skeleton --ckpt runs/skeleton-demo/latest/checkpoints/last.ckpt --data data/demo/shards \
+        [--fgd-ckpt runs/fgd-autoencoder/latest/checkpoints/last.ckpt] [--out DIR | --run NAME]
+    csg-eval video --generated GEN_DIR --reference REF_DIR [--fid-weights F] [--fvd-weights F] [--lpips-weights F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+DEFAULT_FGD_CKPT = "runs/fgd-autoencoder/latest/checkpoints/last.ckpt"
+
+
+def _out_dir(args) -> Path:
+    return (
+        Path(args.out)
+        if args.out
+        else Path(args.runs_root) / "eval" / (args.run or time.strftime("%Y%m%d-%H%M%S"))
+    )
+
+
+def _skeleton(args) -> dict:
+    from csg_lightning.evaluation.skeleton import evaluate_skeleton
+
+    fgd = Path(args.fgd_ckpt)
+    if not fgd.is_file():
+        raise SystemExit(
+            f"csg-eval skeleton: FGD encoder checkpoint {fgd} not found; train one with "
+            "`csg fit --config experiments/eval/fgd_autoencoder.yaml` or pass --fgd-ckpt"
+        )
+    return evaluate_skeleton(
+        args.ckpt, args.data, fgd, _out_dir(args), num_steps=args.num_steps, guidance_scale=args.guidance_scale,
+        seed=args.seed, max_windows=args.max_windows, batch_size=args.batch_size, device=args.device,
+        smooth=not args.no_smooth,
+    )  # fmt: skip
+
+
+def _video(args) -> dict:
+    from csg_lightning.evaluation.video import evaluate_video
+
+    kwargs = {k: json.loads(v) if v else None for k, v in
+              (("fid_forward_kwargs", args.fid_kwargs), ("fvd_forward_kwargs", args.fvd_kwargs))}  # fmt: skip
+    return evaluate_video(
+        args.generated, args.reference, _out_dir(args), fid_weights=args.fid_weights, fvd_weights=args.fvd_weights,
+        lpips_weights=args.lpips_weights, lpips_net=args.lpips_net, max_frames=args.max_frames, **kwargs,
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="csg-eval", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sk = sub.add_parser("skeleton", help="score a Stage-1 checkpoint and baselines on the test split")
+    sk.add_argument("--ckpt", required=True, help="SkeletonDiffusion checkpoint")
+    sk.add_argument("--data", default="data/demo/shards", help="shard dir (its test split is scored)")
+    sk.add_argument("--fgd-ckpt", default=DEFAULT_FGD_CKPT, help="FGDAutoencoderModule checkpoint")
+    sk.add_argument("--num-steps", type=int, default=None, help="sampling steps (default: the checkpoint's)")
+    sk.add_argument("--guidance-scale", type=float, default=None)
+    sk.add_argument("--seed", type=int, default=0)
+    sk.add_argument("--max-windows", type=int, default=48)
+    sk.add_argument("--batch-size", type=int, default=8)
+    sk.add_argument("--device", default="cpu")
+    sk.add_argument("--no-smooth", action="store_true", help="score raw samples (no Savitzky-Golay filter)")
+    sk.set_defaults(fn=_skeleton)
+    vd = sub.add_parser("video", help="score generated videos against reference videos")
+    vd.add_argument("--generated", required=True, help="folder of <name>.mp4")
+    vd.add_argument(
+        "--reference", required=True, help="folder of <name>.mp4 or clip folders <name>/video.mp4"
+    )
+    vd.add_argument("--fid-weights", default=None, help="TorchScript Inception feature network")
+    vd.add_argument(
+        "--fid-kwargs", default=None, help="JSON forward kwargs, e.g. '{\"return_features\": true}'"
+    )
+    vd.add_argument("--fvd-weights", default=None, help="I3D TorchScript file")
+    vd.add_argument("--fvd-kwargs", default=None, help="JSON forward kwargs of the I3D module")
+    vd.add_argument(
+        "--lpips-weights", default=None, help="LPIPS state dict (python -m csg_lightning.metrics.lpips)"
+    )
+    vd.add_argument("--lpips-net", default="alex", choices=["alex", "vgg", "squeeze"])
+    vd.add_argument("--max-frames", type=int, default=None, help="frames per video (default: all)")
+    vd.set_defaults(fn=_video)
+    for p in (sk, vd):
+        p.add_argument("--out", default=None, help="output folder (default: <runs-root>/eval/<run>)")
+        p.add_argument("--run", default=None, help="run name (default: a timestamp)")
+        p.add_argument("--runs-root", default="runs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("litdata").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    args.out = str(_out_dir(args))  # fixed once (the default name is a timestamp)
+    report = args.fn(args)
+    from csg_lightning.evaluation.report import markdown_table
+
+    rows = {k: v for k, v in report.items() if k != "meta"}
+    metrics = list(next(iter(rows.values())))
+    print(markdown_table(rows, metrics))
+    print(f"\nreport: {Path(args.out) / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()
