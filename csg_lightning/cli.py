@@ -17,7 +17,6 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 
 from csg_lightning.run_dir import place_run
 
-
 # Known-harmless warnings that would otherwise bury the progress output of every run.
 _QUIET = (
     r".*`IterableDataset` has `__len__` defined.*",  # litdata datasets know their exact length
