@@ -12,18 +12,16 @@ hyper-parameters (window and prefix length included), and ``state_dict`` holds t
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.trainer.states import TrainerFn
 
 from csg_lightning.models.audio_encoders import build_audio_encoder
 from csg_lightning.models.denoiser import SkeletonDenoiser
 from csg_lightning.models.diffusion import DiffusionProcess
-from csg_lightning.models.ema import EMAWeights
+from csg_lightning.models.ema_hooks import EMAHooks
 from csg_lightning.models.frame_alignment import SAMPLES_PER_FRAME
 from csg_lightning.models.loss import masked_mse, part_losses, velocity_mse
 from csg_lightning.models.lr_schedule import warmup_cosine
@@ -47,7 +45,7 @@ def skeleton_batch_frames(batch: dict) -> int:
     return int(batch["features"].shape[0] * batch["features"].shape[1])
 
 
-class SkeletonDiffusion(SkeletonSamplingMixin, L.LightningModule):
+class SkeletonDiffusion(SkeletonSamplingMixin, EMAHooks, L.LightningModule):
     """Audio-conditioned skeleton diffusion (the paper's Stage 1) with DDIM sampling and CFG.
 
     Main arguments: ``preset`` (``demo`` | ``paper`` | ``tiny``; ``width``/``depth``/``num_heads``/
@@ -127,9 +125,7 @@ class SkeletonDiffusion(SkeletonSamplingMixin, L.LightningModule):
         self.register_buffer("default_reference_keypoints", torch.zeros(NUM_KEYPOINTS, 2))
         self.register_buffer("default_reference_scores", torch.zeros(NUM_KEYPOINTS))
         self.register_buffer("has_stats", torch.tensor(False))
-        self._ema: EMAWeights | None = None
-        self._pending_ema: tuple[dict[str, torch.Tensor], int] | None = None
-        self._ema_step = 0
+        self.init_ema()
 
     # ------------------------------------------------------------------ setup and sizes
     @property
@@ -267,53 +263,3 @@ class SkeletonDiffusion(SkeletonSamplingMixin, L.LightningModule):
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    # ------------------------------------------------------------------ EMA (trainable weights only)
-    def _ema_params(self) -> dict[str, torch.nn.Parameter]:
-        return {name: p for name, p in self.named_parameters() if p.requires_grad}
-
-    def on_fit_start(self) -> None:
-        if self.hparams.ema_decay > 0 and self._ema is None:
-            self._ema = EMAWeights(self._ema_params(), self.hparams.ema_decay)
-            if self._pending_ema is not None:
-                self._ema.load_shadow(*self._pending_ema)
-                self._pending_ema = None
-        self._ema_step = self.trainer.global_step
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        step = self.trainer.global_step
-        if self._ema is not None and step > self._ema_step:  # an optimizer step happened
-            self._ema_step = step
-            if step > self.hparams.ema_start_step:
-                self._ema.update()
-
-    def on_validation_epoch_start(self) -> None:
-        if self._ema is not None:
-            self._ema.apply()
-
-    def on_validation_epoch_end(self) -> None:
-        # Module hooks run after callback hooks: sample callbacks at validation end still see EMA weights.
-        if self._ema is not None:
-            self._ema.restore()
-
-    def on_train_end(self) -> None:
-        if self._ema is not None:  # leave the averaged weights in the model after fit
-            self._ema.apply()
-
-    def _averaged(self):
-        return self._ema.averaged() if self._ema is not None else nullcontext()
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """``state_dict`` gets the EMA weights (what sampling uses); the raw training weights go to
-        ``checkpoint["ema_state"]["current"]`` so that resuming continues from them."""
-        if self._ema is not None:
-            self._ema.write_to_checkpoint(checkpoint)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        trainer = self._trainer
-        if trainer is None or trainer.state.fn != TrainerFn.FITTING:
-            return  # inference: keep the EMA weights of state_dict
-        restored = EMAWeights.read_from_checkpoint(checkpoint)
-        if restored is not None and self._ema is not None:
-            self._ema.load_shadow(*restored)
-        elif restored is not None:
-            self._pending_ema = restored

@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import logging
 import math
-from contextlib import nullcontext
 from typing import Any
 
 import lightning.pytorch as L
 import torch
-from lightning.pytorch.trainer.states import TrainerFn
 
-from csg_lightning.models.ema import EMAWeights
+from csg_lightning.models.ema_hooks import EMAHooks
 from csg_lightning.models.lr_schedule import warmup_cosine
 from csg_lightning.video import sampling
 from csg_lightning.video.checkpoint_loading import load_mimicmotion_checkpoint
@@ -75,7 +73,7 @@ def resolve_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
-class VideoGenerator(L.LightningModule):
+class VideoGenerator(EMAHooks, L.LightningModule):
     """Pose-guided image-to-video diffusion on SVD parts (trained: UNet + PoseNet; frozen: VAE, CLIP)."""
 
     def __init__(
@@ -125,9 +123,7 @@ class VideoGenerator(L.LightningModule):
         self.vae = parts.vae.requires_grad_(False).eval()
         self.image_encoder = parts.image_encoder.requires_grad_(False).eval()
         self.noise_scheduler = parts.scheduler
-        self._ema: EMAWeights | None = None
-        self._pending_ema: tuple[dict[str, torch.Tensor], int] | None = None
-        self._ema_step = 0
+        self.init_ema()
 
     # ------------------------------------------------------------------ setup
     def setup(self, stage: str) -> None:
@@ -283,40 +279,9 @@ class VideoGenerator(L.LightningModule):
     def _ema_params(self) -> dict[str, torch.nn.Parameter]:
         return {f"net.{name}": p for name, p in self.net.named_parameters() if p.requires_grad}
 
-    def _averaged(self):
-        return self._ema.averaged() if self._ema is not None else nullcontext()
-
-    def on_fit_start(self) -> None:
-        if self.hparams.ema_decay > 0 and self._ema is None:
-            self._ema = EMAWeights(self._ema_params(), self.hparams.ema_decay)
-            if self._pending_ema is not None:
-                self._ema.load_shadow(*self._pending_ema)
-                self._pending_ema = None
-        self._ema_step = self.trainer.global_step
-
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        step = self.trainer.global_step
-        if self._ema is not None and step > self._ema_step:  # an optimizer step happened
-            self._ema_step = step
-            if step > self.hparams.ema_start_step:
-                self._ema.update()
-
-    def on_validation_epoch_start(self) -> None:
-        if self._ema is not None:
-            self._ema.apply()
-
-    def on_validation_epoch_end(self) -> None:
-        if self._ema is not None:  # module hooks run after callbacks: sample callbacks see EMA weights
-            self._ema.restore()
-
-    def on_train_end(self) -> None:
-        if self._ema is not None:
-            self._ema.apply()
-
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self._ema is not None:
-            self._ema.write_to_checkpoint(checkpoint)
+        super().on_save_checkpoint(checkpoint)  # EMA weights into state_dict, training weights aside
         if self.hparams.parts_path is not None:  # frozen parts are reloaded from parts_path
             state = checkpoint["state_dict"]
             for key in [k for k in state if k.startswith(FROZEN)]:
@@ -327,11 +292,4 @@ class VideoGenerator(L.LightningModule):
         for key, value in self.state_dict().items():
             if key.startswith(FROZEN) and key not in state:
                 state[key] = value
-        trainer = self._trainer
-        if trainer is None or trainer.state.fn != TrainerFn.FITTING:
-            return  # inference: keep the EMA weights of state_dict
-        restored = EMAWeights.read_from_checkpoint(checkpoint)
-        if restored is not None and self._ema is not None:
-            self._ema.load_shadow(*restored)
-        elif restored is not None:
-            self._pending_ema = restored
+        super().on_load_checkpoint(checkpoint)
