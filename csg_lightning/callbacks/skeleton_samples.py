@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import WandbLogger
 
+from csg_lightning.callbacks.batch_slice import take_samples
 from csg_lightning.io.audio import SAMPLE_RATE
 from csg_lightning.render.framing import frame_for, frame_size_of
 from csg_lightning.render.skeleton_video import write_skeleton_video
@@ -81,7 +82,7 @@ class SkeletonSampleCallback(pl.Callback):
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
     ) -> None:
         if self._batch is None and batch_idx == 0 and dataloader_idx == 0:
-            self._batch = _take(batch, self.num_samples)
+            self._batch = take_samples(batch, self.num_samples)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self._batch is None:
@@ -158,17 +159,6 @@ class SkeletonSampleCallback(pl.Callback):
                 )  # fmt: skip
 
 
-def _take(batch: dict[str, Any], n: int) -> dict[str, Any]:
-    """The first ``n`` items of a batch dict, tensors detached and moved to CPU."""
-    out = {}
-    for key, value in batch.items():
-        if torch.is_tensor(value):
-            out[key] = value[:n].detach().cpu().clone() if value.ndim else value.detach().cpu()
-        elif isinstance(value, (list, tuple)):
-            out[key] = list(value[:n])
-        else:
-            out[key] = value
-    return out
 
 
 def _to_numpy(x) -> np.ndarray:
