@@ -9,6 +9,7 @@ user sets ``WANDB_MODE``.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -69,14 +70,24 @@ def run(args: list[str] | None = None) -> CSGCLI:
     os.environ.setdefault("WANDB_MODE", "offline")
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)
-    return CSGCLI(
-        parser_kwargs={"parser_mode": "omegaconf"},
-        save_config_callback=RunDirSaveConfig,
-        save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        args=args,
-    )
+    try:
+        return CSGCLI(
+            parser_kwargs={"parser_mode": "omegaconf"},
+            save_config_callback=RunDirSaveConfig,
+            save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=args,
+        )
+    finally:
+        _finish_wandb_run()
+
+
+def _finish_wandb_run() -> None:
+    """Close the W&B run of this process, so a later run in the same process starts its own."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -121,9 +121,10 @@ def test_every_n_epochs_and_fitted_frame(tmp_path):
 
 
 def test_logs_to_wandb(tmp_path, monkeypatch):
-    pytest.importorskip("wandb")
+    wandb = pytest.importorskip("wandb")
     from lightning.pytorch.loggers import WandbLogger
 
+    wandb.teardown()  # an earlier in-process run may have set wandb up with WANDB_MODE=disabled
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     logger = WandbLogger(save_dir=str(tmp_path), project="csg-test", offline=True)
