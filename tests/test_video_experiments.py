@@ -34,7 +34,6 @@ def _overrides(shards: Path, runs: Path) -> list[str]:
         "--trainer.max_epochs=1",
         "--trainer.val_check_interval=1",
         "--trainer.limit_val_batches=1",
-        "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
         f"--runs_root={runs}",
         "--run=test",
