@@ -11,7 +11,6 @@ hyper-parameters (window and prefix length included), and ``state_dict`` holds t
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
@@ -24,7 +23,7 @@ from csg_lightning.models.diffusion import DiffusionProcess
 from csg_lightning.models.ema_hooks import EMAHooks
 from csg_lightning.models.frame_alignment import SAMPLES_PER_FRAME
 from csg_lightning.models.loss import masked_mse, part_losses, velocity_mse
-from csg_lightning.models.lr_schedule import warmup_cosine
+from csg_lightning.models.lr_schedule import adamw_warmup_cosine
 from csg_lightning.models.presets import resolve_preset
 from csg_lightning.models.representation import (
     encode_keypoints,
@@ -245,21 +244,9 @@ class SkeletonDiffusion(SkeletonSamplingMixin, EMAHooks, L.LightningModule):
         return losses["loss"]
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        decay = [p for p in params if p.dim() >= 2]
-        no_decay = [p for p in params if p.dim() < 2]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": self.hparams.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=self.hparams.lr,
-        )
-        total = self.trainer.estimated_stepping_batches
-        total = int(total) if total is not None and math.isfinite(total) else None
-        warmup, min_ratio = int(self.hparams.warmup_steps), float(self.hparams.min_lr_ratio)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: warmup_cosine(s, warmup, total, min_ratio)
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        hp = self.hparams
+        return adamw_warmup_cosine(
+            self.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps, hp.min_lr_ratio,
+            self.trainer.estimated_stepping_batches,
+        )  # fmt: skip
 

@@ -27,14 +27,13 @@ are reloaded from there) and kept when they are random (tiny/demo parts).
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import lightning.pytorch as L
 import torch
 
 from csg_lightning.models.ema_hooks import EMAHooks
-from csg_lightning.models.lr_schedule import warmup_cosine
+from csg_lightning.models.lr_schedule import adamw_warmup_cosine
 from csg_lightning.video import sampling
 from csg_lightning.video.checkpoint_loading import load_mimicmotion_checkpoint
 from csg_lightning.video.checkpointing import enable_checkpointing
@@ -204,23 +203,11 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         return losses["loss"]
 
     def configure_optimizers(self):
-        params = [p for p in self.net.parameters() if p.requires_grad]
-        decay = [p for p in params if p.dim() >= 2]
-        no_decay = [p for p in params if p.dim() < 2]
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": self.hparams.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=self.hparams.lr,
-        )
-        total = self.trainer.estimated_stepping_batches
-        total = int(total) if total is not None and math.isfinite(total) else None
-        warmup, min_ratio = int(self.hparams.warmup_steps), float(self.hparams.min_lr_ratio)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: warmup_cosine(s, warmup, total, min_ratio)
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        hp = self.hparams
+        return adamw_warmup_cosine(
+            self.net.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps, hp.min_lr_ratio,
+            self.trainer.estimated_stepping_batches,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
