@@ -16,6 +16,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from csg_lightning.metrics.fgd import SkeletonClipFeatures
+from csg_lightning.metrics.running_mean import RunningMean
 from csg_lightning.metrics.skeleton_inputs import check_skeleton, local_points
 
 
@@ -55,16 +56,11 @@ class Diversity(Metric):
         return mean_pair_l1(dim_zero_cat(self.clip_features), self.max_pairs, self.seed)
 
 
-class L1Div(Metric):
+class L1Div(RunningMean):
     """Mean absolute deviation from each window's mean pose (pixels); ``update(keypoints, scores)``."""
 
     full_state_update = False
     higher_is_better = True
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, keypoints: torch.Tensor, scores: torch.Tensor) -> None:
         check_skeleton(keypoints, scores, "L1Div")
@@ -76,6 +72,3 @@ class L1Div(Metric):
         has = m.sum((1, 2, 3)) > 0
         self.total += dev[has].sum()
         self.count += has.sum()
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count if self.count > 0 else torch.tensor(float("nan"), dtype=torch.float64)

@@ -12,8 +12,8 @@
 from __future__ import annotations
 
 import torch
-from torchmetrics import Metric
 
+from csg_lightning.metrics.running_mean import RunningMean
 from csg_lightning.metrics.skeleton_inputs import check_skeleton
 from csg_lightning.skeleton.layout import SkeletonLayout
 from csg_lightning.skeleton.local import CONFIDENCE_THRESHOLD
@@ -21,16 +21,11 @@ from csg_lightning.skeleton.local import CONFIDENCE_THRESHOLD
 _HANDS = torch.as_tensor(SkeletonLayout.HANDS)
 
 
-class HKV(Metric):
+class HKV(RunningMean):
     """Hand keypoint variance in pixels^2; ``update(keypoints, scores)``."""
 
     full_state_update = False
     higher_is_better = None
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, keypoints: torch.Tensor, scores: torch.Tensor) -> None:
         check_skeleton(keypoints, scores, "HKV")
@@ -45,26 +40,15 @@ class HKV(Metric):
         self.total += var.sum(-1)[valid].sum()
         self.count += valid.sum()
 
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count if self.count > 0 else torch.tensor(float("nan"), dtype=torch.float64)
 
-
-class HKC(Metric):
+class HKC(RunningMean):
     """Mean hand keypoint confidence in [0, 1]; ``update(keypoints, scores)``."""
 
     full_state_update = False
     higher_is_better = True
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, keypoints: torch.Tensor, scores: torch.Tensor) -> None:
         check_skeleton(keypoints, scores, "HKC")
         hand = scores.detach()[:, :, _HANDS].to(torch.float64)
         self.total += hand.sum()
         self.count += hand.numel()
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count if self.count > 0 else torch.tensor(float("nan"), dtype=torch.float64)

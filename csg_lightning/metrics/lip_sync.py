@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d
-from torchmetrics import Metric
 
+from csg_lightning.metrics.running_mean import RunningMean
 from csg_lightning.metrics.skeleton_inputs import check_audio, check_skeleton
 from csg_lightning.skeleton.layout import SkeletonLayout
 from csg_lightning.skeleton.local import CONFIDENCE_THRESHOLD
@@ -43,7 +43,7 @@ def window_correlation(
     return float((x * y).sum() / np.sqrt((x**2).sum() * (y**2).sum()))
 
 
-class LipSync(Metric):
+class LipSync(RunningMean):
     """Mean per-window correlation of mouth opening and loudness; ``update(keypoints, scores, audio)``."""
 
     full_state_update = False
@@ -52,8 +52,6 @@ class LipSync(Metric):
     def __init__(self, fps: int = 25, sample_rate: int = 16000, smooth_sigma: float = 1.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.samples_per_frame, self.smooth_sigma = sample_rate // fps, smooth_sigma
-        self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, keypoints: torch.Tensor, scores: torch.Tensor, audio: torch.Tensor) -> None:
         """keypoints [B, T, 134, 2] pixels, scores [B, T, 134], audio [B, N >= T * 640]."""
@@ -69,6 +67,3 @@ class LipSync(Metric):
             loud = loudness_envelope(au, t, self.samples_per_frame)
             self.total += window_correlation(opening, loud, valid, self.smooth_sigma)
             self.count += 1
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count if self.count > 0 else torch.tensor(float("nan"), dtype=torch.float64)

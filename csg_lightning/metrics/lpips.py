@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torchmetrics import Metric
 from torchmetrics.functional.image.lpips import _NoTrainLpips
 
+from csg_lightning.metrics.running_mean import RunningMean
 from csg_lightning.metrics.weights import require_file
 
 LPIPS_WEIGHTS_HINT = (
@@ -71,7 +71,7 @@ def export_lpips_weights(backbone: str | Path, out: str | Path, net_type: str = 
     return out
 
 
-class LPIPS(Metric):
+class LPIPS(RunningMean):
     """``update(img1, img2)`` float [N, 3, H, W] in [0, 1]; ``compute()`` -> mean LPIPS."""
 
     full_state_update = False
@@ -85,8 +85,6 @@ class LPIPS(Metric):
             self.net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
         except RuntimeError as err:
             raise ValueError(f"LPIPS: {path} does not hold LPIPS-{net_type} weights: {err}") from err
-        self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, img1: torch.Tensor, img2: torch.Tensor) -> None:
         if img1.shape != img2.shape or img1.ndim != 4 or img1.shape[1] != 3:
@@ -97,9 +95,6 @@ class LPIPS(Metric):
             d = self.net(img1.float(), img2.float(), normalize=True).reshape(-1)
         self.total += d.double().sum()
         self.count += d.numel()
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count
 
 
 def main(argv: list[str] | None = None) -> None:

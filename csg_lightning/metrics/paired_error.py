@@ -14,8 +14,8 @@ scores are ignored).
 from __future__ import annotations
 
 import torch
-from torchmetrics import Metric
 
+from csg_lightning.metrics.running_mean import RunningMean
 from csg_lightning.metrics.skeleton_inputs import check_skeleton, local_points
 from csg_lightning.skeleton.local import CONFIDENCE_THRESHOLD, LOCAL_INDICES, to_local
 
@@ -31,13 +31,8 @@ def _errors(pred_kp, gt_kp, gt_scores) -> tuple[torch.Tensor, torch.Tensor]:
     return (pred_local - gt_local).norm(dim=-1), mask * finite
 
 
-class _PairedMetric(Metric):
+class _PairedMetric(RunningMean):
     full_state_update = False
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.add_state("total", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def _check(self, pred_kp, gt_kp, gt_scores) -> None:
         check_skeleton(gt_kp, gt_scores, type(self).__name__)
@@ -46,9 +41,6 @@ class _PairedMetric(Metric):
                 f"{type(self).__name__}: prediction {tuple(pred_kp.shape)} and ground truth "
                 f"{tuple(gt_kp.shape)} must have the same shape [B, T, 134, 2]"
             )
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count if self.count > 0 else torch.tensor(float("nan"), dtype=torch.float64)
 
 
 class MPJPE(_PairedMetric):
