@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.loggers import WandbLogger
 
-from csg_lightning.callbacks.batch_slice import take_samples
+from csg_lightning.callbacks.validation_samples import ValidationSampleCallback, sample_name
 from csg_lightning.io.audio import SAMPLE_RATE
 from csg_lightning.render.framing import frame_for, frame_size_of
 from csg_lightning.render.skeleton_video import write_skeleton_video
@@ -20,7 +17,7 @@ from csg_lightning.render.skeleton_video import write_skeleton_video
 log = logging.getLogger(__name__)
 
 
-class SkeletonSampleCallback(pl.Callback):
+class SkeletonSampleCallback(ValidationSampleCallback):
     """At the end of validation, sample the first validation batch's windows and save them as videos.
 
     The first ``num_samples`` items of validation batch 0 are cached once (on CPU) and reused at every
@@ -59,51 +56,35 @@ class SkeletonSampleCallback(pl.Callback):
         all_ranks: bool = False,
         canvas_size: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(num_samples, seed, all_ranks)
         if every_n_epochs < 1 or num_samples < 1 or size < 2:
             raise ValueError(
                 "SkeletonSampleCallback: every_n_epochs and num_samples must be >= 1 and size >= 2, got "
                 f"{every_n_epochs}, {num_samples}, {size}"
             )
         self.every_n_epochs = every_n_epochs
-        self.num_samples = num_samples
         self.num_steps = num_steps
         self.guidance_scale = guidance_scale
         self.size = size
         self.fps = fps
         self.sample_rate = sample_rate
         self.frame_size = tuple(frame_size) if frame_size is not None else None
-        self.seed = seed
-        self.all_ranks = all_ranks
         self.canvas_size = canvas_size
-        self._batch: dict[str, Any] | None = None
 
-    def on_validation_batch_end(
-        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
-    ) -> None:
-        if self._batch is None and batch_idx == 0 and dataloader_idx == 0:
-            self._batch = take_samples(batch, self.num_samples)
+    wandb_key = "samples/skeleton"
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self._batch is None:
-            return
-        if (trainer.current_epoch + 1) % self.every_n_epochs:
-            return
-        if not (trainer.is_global_zero or self.all_ranks):
-            return
-        if not hasattr(pl_module, "sample_batch"):
-            raise AttributeError(
-                f"SkeletonSampleCallback: {type(pl_module).__name__} has no sample_batch(batch, num_steps, "
-                "guidance_scale, seed) method"
-            )
+    def due(self, trainer: pl.Trainer) -> bool:
+        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
+
+    def sample_and_write(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[Path]:
         batch = {k: v.to(pl_module.device) if torch.is_tensor(v) else v for k, v in self._batch.items()}
         with torch.no_grad():
             keypoints, scores = pl_module.sample_batch(
                 batch, num_steps=self.num_steps, guidance_scale=self.guidance_scale, seed=self.seed
             )
-        if trainer.is_global_zero:
-            paths = self._write(trainer, pl_module, _to_numpy(keypoints), _to_numpy(scores))
-            self._log(trainer, paths)
+        if not trainer.is_global_zero:
+            return []
+        return self._write(trainer, pl_module, _to_numpy(keypoints), _to_numpy(scores))
 
     def _write(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, keypoints: np.ndarray, scores: np.ndarray
@@ -128,9 +109,7 @@ class SkeletonSampleCallback(pl.Callback):
             audio = None
             if "audio" in batch:
                 audio = _to_numpy(batch["audio"][i])[-window * samples_per_frame :]
-            name = _safe(str(clip_ids[i]))
-            if clip_ids.count(clip_ids[i]) > 1:
-                name = f"{name}_{i}"
+            name = sample_name(clip_ids, i)
             path = out_dir / f"epoch{trainer.current_epoch:03d}_step{trainer.global_step}_{name}.mp4"
             write_skeleton_video(
                 path, [(gen_kp, gen_sc), (truth_kp, truth_sc)], width, height, size=self.size, fps=self.fps,
@@ -150,16 +129,6 @@ class SkeletonSampleCallback(pl.Callback):
             return float(width), float(height)
         return frame_size_of(getattr(pl_module, "hparams", None))
 
-    def _log(self, trainer: pl.Trainer, paths: list[Path]) -> None:
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger) and paths:
-                logger.log_video(
-                    "samples/skeleton", [str(p) for p in paths], step=trainer.global_step,
-                    caption=[p.stem for p in paths], format=["mp4"] * len(paths),
-                )  # fmt: skip
-
-
-
 
 def _to_numpy(x) -> np.ndarray:
     if torch.is_tensor(x):
@@ -173,7 +142,3 @@ def _item(value, i: int):
     if isinstance(value, (list, tuple)):
         return value[i]
     return value
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "sample"

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
-from typing import Any
 
 import cv2
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.loggers import WandbLogger
 
-from csg_lightning.callbacks.batch_slice import take_samples
+from csg_lightning.callbacks.validation_samples import ValidationSampleCallback, sample_name
 from csg_lightning.io.audio import SAMPLE_RATE
 from csg_lightning.io.mp4 import write_mp4
 
 log = logging.getLogger(__name__)
 
 
-class VideoSampleCallback(pl.Callback):
+class VideoSampleCallback(ValidationSampleCallback):
     """After every ``every_n_validations``-th validation, generate videos for fixed validation examples.
 
     The first ``num_samples`` items of validation batch 0 are cached once (on CPU) and reused, so
@@ -47,50 +44,27 @@ class VideoSampleCallback(pl.Callback):
         all_ranks: bool = False,
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
-        super().__init__()
+        super().__init__(num_samples, seed, all_ranks)
         if every_n_validations < 1 or num_samples < 1 or panel_height < 2:
             raise ValueError(
                 "VideoSampleCallback: every_n_validations and num_samples must be >= 1 and panel_height >= 2, "
                 f"got {every_n_validations}, {num_samples}, {panel_height}"
             )
-        self.every_n_validations, self.num_samples, self.num_steps = (
-            every_n_validations,
-            num_samples,
-            num_steps,
-        )
+        self.every_n_validations, self.num_steps = every_n_validations, num_steps
         self.panel_height, self.fps, self.ground_truth = panel_height // 2 * 2, fps, ground_truth
-        self.seed, self.all_ranks, self.sample_rate = seed, all_ranks, sample_rate
-        self._batch: dict[str, Any] | None = None
+        self.sample_rate = sample_rate
         self._validations = 0
 
-    def on_validation_batch_end(
-        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
-    ) -> None:
-        if self._batch is None and batch_idx == 0 and dataloader_idx == 0:
-            self._batch = take_samples(batch, self.num_samples)
+    wandb_key = "samples/video"
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self._batch is None:
-            return
+    def due(self, trainer: pl.Trainer) -> bool:
         self._validations += 1
-        if self._validations % self.every_n_validations:
-            return
-        if not (trainer.is_global_zero or self.all_ranks):
-            return
-        if not hasattr(pl_module, "sample_batch"):
-            raise AttributeError(
-                f"VideoSampleCallback: {type(pl_module).__name__} has no sample_batch(batch, ...)"
-            )
+        return self._validations % self.every_n_validations == 0
+
+    def sample_and_write(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[Path]:
         with torch.no_grad():
             generated = pl_module.sample_batch(self._batch, num_steps=self.num_steps, seed=self.seed)
-        if trainer.is_global_zero:
-            paths = self.write(trainer, generated.cpu().numpy())
-            for logger in trainer.loggers:
-                if isinstance(logger, WandbLogger) and paths:
-                    logger.log_video(
-                        "samples/video", [str(p) for p in paths], step=trainer.global_step,
-                        caption=[p.stem for p in paths], format=["mp4"] * len(paths),
-                    )  # fmt: skip
+        return self.write(trainer, generated.cpu().numpy()) if trainer.is_global_zero else []
 
     def write(self, trainer: pl.Trainer, generated: np.ndarray) -> list[Path]:
         """generated uint8 [B, F, H, W, 3] -> mp4 paths (one per item of the cached batch)."""
@@ -113,9 +87,7 @@ class VideoSampleCallback(pl.Callback):
                 for t in range(len(frames))
             ]
             audio = batch["audio"][i].numpy() if "audio" in batch else None
-            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(clip_ids[i])) + (
-                f"_{i}" if clip_ids.count(clip_ids[i]) > 1 else ""
-            )
+            name = sample_name(clip_ids, i)
             path = out_dir / f"step{trainer.global_step:07d}_{name}.mp4"
             write_mp4(path, video, fps=fps, audio=audio, sample_rate=self.sample_rate)
             paths.append(path)
@@ -132,5 +104,3 @@ class VideoSampleCallback(pl.Callback):
         cv2.putText(panel, label, (4, max(10, round(16 * scale))), cv2.FONT_HERSHEY_SIMPLEX, max(0.3, 0.5 * scale),
                     (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
         return panel
-
-
