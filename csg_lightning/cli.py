@@ -14,6 +14,7 @@ import time
 import warnings
 from pathlib import Path
 
+import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from csg_lightning.run_dir import place_run
@@ -40,11 +41,17 @@ class CSGCLI(LightningCLI):
         parser.add_argument("--experiment", type=str, default="default", help="runs/<experiment>/...")
         parser.add_argument("--run", type=str, default=None, help="run name (default: a timestamp)")
         parser.add_argument("--runs_root", type=str, default="runs", help="root folder of all runs")
+        parser.add_argument(
+            "--torch_threads", type=int | None, default=None,
+            help="torch intra-op threads (default: torch's); 1 helps next to data workers on a small CPU",
+        )  # fmt: skip
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         run = config.run or os.environ.get("CSG_RUN") or time.strftime("%Y%m%d-%H%M%S")
         config.run = run
+        if config.torch_threads:
+            torch.set_num_threads(int(config.torch_threads))
         self.run_dir = place_run(config, Path(config.runs_root) / config.experiment / run)
 
     def after_fit(self) -> None:

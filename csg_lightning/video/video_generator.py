@@ -17,8 +17,6 @@ Batches (from :class:`~csg_lightning.data.pose_video.PoseVideoDataModule`): "fra
 [B, F, 3, H, W], "reference" uint8 [B, 3, H, W], "poses" uint8 [B, F, 3, H, W], "hand_mask" float32
 [B, F, H/8, W/8]; ``sample_batch`` also uses "reference_pose" uint8 [B, 3, H, W].
 
-``cpu_threads``: torch intra-op threads when training on CPU (None: leave torch's default).
-
 Checkpoints hold the EMA weights of ``net`` in ``state_dict`` (the raw ones under ``ema_state`` for
 resuming). The frozen VAE/CLIP are left out of checkpoints when they come from ``parts_path`` (they
 are reloaded from there) and kept when they are random (tiny/demo parts).
@@ -105,7 +103,6 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         min_lr_ratio: float = 1.0,
         ema_decay: float = 0.9999,
         ema_start_step: int = 0,
-        cpu_threads: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -126,10 +123,6 @@ class VideoGenerator(EMAHooks, L.LightningModule):
 
     # ------------------------------------------------------------------ setup
     def setup(self, stage: str) -> None:
-        if self.hparams.cpu_threads and self.device.type == "cpu":
-            # On a small shared CPU, intra-op threads competing with data workers spin-wait in OpenMP
-            # barriers and steps get many times slower; the CPU demo uses 1.
-            torch.set_num_threads(int(self.hparams.cpu_threads))
         dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         for name in ("height", "width"):  # own names: Lightning refuses equal keys with other values
             value = getattr(dm, name, None)
