@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny demo corpus and its litdata shards, built once per test session."""
+"""Shared fixtures: tiny demo corpora and their litdata shards, built once per test session."""
 
 from __future__ import annotations
 
@@ -11,40 +11,40 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 import pytest  # noqa: E402
 
 
+def _corpus(tmp_path_factory, name: str, clips_per_speaker: int, seed: int, video: bool):
+    from csg_lightning.data.corpus import generate_corpus
+
+    out = tmp_path_factory.mktemp(name)
+    generate_corpus(out, num_speakers=3, clips_per_speaker=clips_per_speaker, clip_seconds=12.0, seed=seed,
+                    video=video, workers=1, progress=False)  # fmt: skip
+    return out
+
+
+def _shards(corpus, tmp_path_factory, name: str):
+    """Shards of ``corpus``: 1 train, 1 val, 1 test speaker."""
+    from csg_lightning.data.shards import write_shards
+
+    return write_shards(corpus, tmp_path_factory.mktemp(name) / "demo", val_speakers=1, test_speakers=1,
+                        seed=0, progress=False)  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory):
     """3 speakers x 2 clips x 12 s of the synthetic corpus, without video."""
-    from csg_lightning.data.corpus import generate_corpus
-
-    out = tmp_path_factory.mktemp("corpus")
-    generate_corpus(out, num_speakers=3, clips_per_speaker=2, clip_seconds=12.0, seed=0, video=False,
-                    workers=1, progress=False)
-    return out
+    return _corpus(tmp_path_factory, "corpus", clips_per_speaker=2, seed=0, video=False)
 
 
 @pytest.fixture(scope="session")
 def demo_shards(demo_corpus, tmp_path_factory):
-    """Shards of ``demo_corpus``: 1 train, 1 val, 1 test speaker."""
-    from csg_lightning.data.shards import write_shards
-
-    return write_shards(demo_corpus, tmp_path_factory.mktemp("shards") / "demo", val_speakers=1,
-                        test_speakers=1, seed=0, progress=False)
+    return _shards(demo_corpus, tmp_path_factory, "shards")
 
 
 @pytest.fixture(scope="session")
 def demo_corpus_video(tmp_path_factory):
     """3 speakers x 1 clip x 12 s of the synthetic corpus, with mp4 renders."""
-    from csg_lightning.data.corpus import generate_corpus
-
-    out = tmp_path_factory.mktemp("corpus_video")
-    generate_corpus(out, num_speakers=3, clips_per_speaker=1, clip_seconds=12.0, seed=1, video=True,
-                    workers=1, progress=False)
-    return out
+    return _corpus(tmp_path_factory, "corpus_video", clips_per_speaker=1, seed=1, video=True)
 
 
 @pytest.fixture(scope="session")
 def demo_shards_video(demo_corpus_video, tmp_path_factory):
-    from csg_lightning.data.shards import write_shards
-
-    return write_shards(demo_corpus_video, tmp_path_factory.mktemp("shards_video") / "demo", val_speakers=1,
-                        test_speakers=1, seed=0, progress=False)
+    return _shards(demo_corpus_video, tmp_path_factory, "shards_video")
