@@ -13,18 +13,32 @@ PYTEST_ARGS ?=
 EVAL_CKPT ?= runs/skeleton-demo/latest/checkpoints/last.ckpt
 FGD_CKPT ?= runs/fgd-autoencoder/latest/checkpoints/last.ckpt
 
-.PHONY: help setup test test-slow lint demo-data train-skeleton sample-skeleton train-video eval-skeleton bench
+.PHONY: help setup lock test test-slow lint demo-data train-skeleton sample-skeleton train-video eval-skeleton bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing csg-lightning and its pinned stack into $(VENV) (about 1.5 min the first time)"
-	@$(BIN)/pip install -q -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+UV_DIR ?= .uv
+UV := $(UV_DIR)/bin/uv
+# uv never downloads a Python of its own here: it builds $(VENV) with $(PYTHON).
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+$(UV): requirements/uv.txt
+	@test -x $(UV_DIR)/bin/python || $(PYTHON) -m venv $(UV_DIR)
+	@$(UV_DIR)/bin/pip install -q --require-hashes -r requirements/uv.txt 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+	@touch $(UV)
+
+$(STAMP): pyproject.toml uv.lock $(UV)
+	@echo "installing csg-lightning and its locked stack (uv.lock) into $(VENV) (about 1 min the first time)"
+	@$(UV) sync --frozen --extra dev --python $(PYTHON) --quiet
 	@touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install the project (re-installs only when pyproject.toml changed)
+setup: $(STAMP) ## create .venv and install exactly what uv.lock says (re-syncs when pyproject.toml or uv.lock changed)
+
+lock: $(UV) ## re-resolve the dependencies of pyproject.toml and rewrite uv.lock (after editing the dependencies)
+	$(UV) lock --python $(PYTHON)
+	@echo "uv.lock rewritten: run 'make setup test' and commit pyproject.toml + uv.lock together"
 
 test: setup ## run the fast test suite (what CI runs)
 	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
