@@ -11,6 +11,26 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 import pytest  # noqa: E402
 
 
+def pytest_ignore_collect(collection_path, config):
+    """When torchaudio cannot load, collect only test_environment.py: one named failure, not one per file."""
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.name == "test_environment.py":
+        return None
+    from environment_check import torchaudio_load_error
+
+    return True if torchaudio_load_error() is not None else None
+
+
+def pytest_report_header(config):
+    from environment_check import torchaudio_load_error, triplet_mismatches
+
+    lines = [f"environment: {p}" for p in triplet_mismatches()]
+    if torchaudio_load_error() is not None:
+        lines.append("environment: torchaudio does not load: only test_environment.py is collected")
+    return lines
+
+
 def _corpus(tmp_path_factory, name: str, clips_per_speaker: int, seed: int, video: bool):
     from csg_lightning.data.corpus import generate_corpus
 
