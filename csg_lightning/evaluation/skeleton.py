@@ -45,7 +45,9 @@ def _load_model(ckpt: str | Path, device: str):
         raise FileNotFoundError(
             f"Stage-1 checkpoint not found: {ckpt} (train one with `make train-skeleton`)"
         )
-    return SkeletonDiffusion.load_from_checkpoint(str(ckpt), map_location=device).eval()
+    from csg_lightning.checkpoints.safe_load import load_module
+
+    return load_module(SkeletonDiffusion, ckpt, map_location=device).eval()
 
 
 def evaluate_skeleton(

@@ -95,6 +95,8 @@ def load_fgd_encoder(path: str | Path) -> tuple[SkeletonAutoencoder, dict[str, n
             f"FGD encoder checkpoint not found: {path} "
             "(train one with `csg fit --config experiments/eval/fgd_autoencoder.yaml`)"
         )
-    module = FGDAutoencoderModule.load_from_checkpoint(path, map_location="cpu")
+    from csg_lightning.checkpoints.safe_load import load_module
+
+    module = load_module(FGDAutoencoderModule, path, map_location="cpu")
     stats = {"mean": module.feature_mean.numpy().copy(), "std": module.feature_std.numpy().copy()}
     return module.autoencoder.eval(), stats

@@ -51,7 +51,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
         state = load_file(str(path))
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        from csg_lightning.checkpoints.safe_load import load_checkpoint_file
+
+        state = load_checkpoint_file(path, what="MimicMotion checkpoint")
     for key in ("state_dict", "module"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -1,0 +1,1 @@
+"""Checkpoint files: crash-safe writing and loading that never runs pickled code."""
