@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from csg_lightning.io.validation import InputError, check_config_file
 from csg_lightning.run_dir import place_run
 
 # Known-harmless warnings that would otherwise bury the progress output of every run.
@@ -53,6 +54,7 @@ class CSGCLI(LightningCLI):
         if config.torch_threads:
             torch.set_num_threads(int(config.torch_threads))
         self.run_dir = place_run(config, Path(config.runs_root) / config.experiment / run)
+        _check_resume_checkpoint(config)
 
     def after_fit(self) -> None:
         if not self.trainer.is_global_zero:
@@ -72,8 +74,44 @@ class CSGCLI(LightningCLI):
             print(f"samples:     {samples} ({len(list(samples.glob('*.mp4')))} mp4)")
 
 
+def _check_resume_checkpoint(config) -> None:
+    """``--ckpt_path FILE`` is checked before anything is built (a file that is not a safe checkpoint
+    stops the run here, naming it), and checkpoints are always loaded with ``weights_only=True``."""
+    if "weights_only" in config and config.weights_only is None:
+        config.weights_only = True
+    ckpt_path = config.get("ckpt_path") if "ckpt_path" in config else None
+    if not ckpt_path or str(ckpt_path) in ("last", "best", "hpc", "registry") or "://" in str(ckpt_path):
+        return
+    from csg_lightning.checkpoints.safe_load import CheckpointError, load_checkpoint_file
+
+    try:
+        load_checkpoint_file(ckpt_path, what="--ckpt_path checkpoint", mmap=True)
+    except (CheckpointError, FileNotFoundError) as err:
+        raise SystemExit(f"csg: --ckpt_path: {err}") from None
+
+
+def check_config_args(args: list[str]) -> None:
+    """Check every ``--config``/``-c`` file of ``args`` before LightningCLI parses it: a missing file, a
+    YAML syntax error (with its line) or a top level that is not a mapping exits naming that file."""
+    for i, arg in enumerate(args):
+        if arg in ("--config", "-c") and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--config="):
+            value = arg.split("=", 1)[1]
+        else:
+            continue
+        if "\n" in value or value.lstrip().startswith("{"):  # jsonargparse also takes inline YAML
+            continue
+        try:
+            check_config_file(value, "--config")
+        except InputError as err:
+            raise SystemExit(f"csg: {err}") from None
+
+
 def run(args: list[str] | None = None) -> CSGCLI:
     """Parse ``args`` (default: the command line), run the subcommand and return the CLI object."""
+    if args is None or isinstance(args, list):
+        check_config_args(sys.argv[1:] if args is None else [str(a) for a in args])
     os.environ.setdefault("WANDB_MODE", "offline")
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)

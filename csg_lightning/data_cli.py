@@ -1,9 +1,12 @@
 """`csg-data`: dataset commands.
 
     csg-data demo  OUT  [--scale S] [--seed N] [--no-video]   synthetic offline demo corpus (clip folders)
-    csg-data shard SRC DST [--val-speakers N] [--test-speakers N]   clip folders -> litdata shards + stats
+    csg-data shard SRC DST [--val-speakers N] [--test-speakers N] [--skip-bad]
+                                                  clip folders -> litdata shards + stats
 
-Both are idempotent: re-running skips finished clips / complete splits and completes the rest.
+``shard`` checks every clip in full (every video frame decoded) before writing anything: bad clips
+are reported all at once, or left out with ``--skip-bad``. Both are idempotent: re-running skips
+finished clips / complete splits and completes the rest.
 """
 
 from __future__ import annotations
@@ -30,13 +33,20 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _shard(args: argparse.Namespace) -> None:
-    from csg_lightning.data.shards import write_shards
+    from csg_lightning.data.shards import ShardDirError, read_manifest, write_shards
 
     start = time.perf_counter()
-    dst = write_shards(
-        args.src, args.dst, val_speakers=args.val_speakers, test_speakers=args.test_speakers, seed=args.seed
-    )
-    print(f"shards: {dst} ({time.perf_counter() - start:.1f} s)")
+    try:
+        dst = write_shards(
+            args.src, args.dst, val_speakers=args.val_speakers, test_speakers=args.test_speakers,
+            seed=args.seed, skip_bad=args.skip_bad,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError, ShardDirError) as err:  # bad clips, bad SRC / DST: no traceback
+        raise SystemExit(f"csg-data shard: {err}") from None
+    skipped = read_manifest(dst)["skipped"]
+    for entry in skipped:
+        print(f"skipped: {entry['error']}")
+    print(f"shards: {dst} ({time.perf_counter() - start:.1f} s, {len(skipped)} bad clip(s) skipped)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     shard.add_argument("--val-speakers", type=int, default=1)
     shard.add_argument("--test-speakers", type=int, default=1)
     shard.add_argument("--seed", type=int, default=0)
+    shard.add_argument(
+        "--skip-bad", action="store_true",
+        help="leave out clips that fail validation (listed in manifest.json and printed) instead of stopping",
+    )  # fmt: skip
     shard.set_defaults(func=_shard)
     return parser
 

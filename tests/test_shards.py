@@ -172,7 +172,9 @@ def test_skip_bad_records_the_clip_in_the_manifest(tmp_path):
     assert sorted(kept) == ["spk00_clip000", "spk01_clip000", "spk01_clip001", "spk02_clip000"]
 
 
-def test_interrupted_write_is_refused_and_rerun_completes(corpus, tmp_path):
+def test_interrupted_write_is_refused_and_rerun_completes(corpus, tmp_path, monkeypatch):
+    import csg_lightning.data.shards as shards_module
+
     src = tmp_path / "clips"
     shutil.copytree(corpus, src)
     split = split_speakers([f"spk{i:02d}" for i in range(4)], 1, 1, seed=0)
@@ -182,10 +184,21 @@ def test_interrupted_write_is_refused_and_rerun_completes(corpus, tmp_path):
     dst = tmp_path / "dst"
     with pytest.raises(RecordError, match="audio.wav"):
         write_shards(src, dst, progress=False)
+    assert not dst.exists()  # every clip is checked before any split is written
+    (victim / "audio.wav").write_bytes(audio_backup)
+    read_clip = shards_module.read_clip
+
+    def killed_at_victim(folder, include_video=True, decode_video=True):
+        if folder == victim and not decode_video:  # writing (not checking) the test split
+            raise KeyboardInterrupt("killed while writing the test split")
+        return read_clip(folder, include_video=include_video, decode_video=decode_video)
+
+    monkeypatch.setattr(shards_module, "read_clip", killed_at_victim)
+    with pytest.raises(KeyboardInterrupt):
+        write_shards(src, dst, progress=False)
+    monkeypatch.undo()
     assert (dst / "train" / "split.json").exists() and not (dst / "test").exists()
-    assert not (dst / "manifest.json").exists() and not list(
-        dst.glob(".tmp-*")
-    )  # the failed split was cleaned
+    assert not (dst / "manifest.json").exists() and not list(dst.glob(".tmp-*"))
     # A hard kill leaves a temp dir behind: readers never accept it.
     dead = dst / ".tmp-test-deadbeef"
     shutil.copytree(dst / "train", dead)
@@ -196,7 +209,6 @@ def test_interrupted_write_is_refused_and_rerun_completes(corpus, tmp_path):
         SkeletonAudioDataModule(str(dst), num_workers=0).setup("fit")
     train_chunk = next((dst / "train").glob("chunk-*.bin"))
     mtime = train_chunk.stat().st_mtime_ns
-    (victim / "audio.wav").write_bytes(audio_backup)
     write_shards(src, dst, progress=False)
     assert train_chunk.stat().st_mtime_ns == mtime  # the complete split was kept, not rewritten
     expected = sum(1 for c in src.iterdir() if c.name.startswith(split["test"][0]))

@@ -3,12 +3,13 @@
 ``SRC/<clip_id>/`` holds ``pose.npz`` (keypoints float32 [T, 134, 2] pixels, scores float32
 [T, 134]), ``audio.wav`` (16 kHz mono PCM16, >= T * 640 samples), ``meta.json`` ({clip_id,
 speaker_id, fps: 25, width, height, num_frames, ...}) and optionally ``video.mp4`` (T frames,
-width x height). Hidden folders (names starting with ".") are ignored: writers use them for
-unfinished work.
+width x height, every frame decodable). Hidden folders (names starting with ".") are ignored:
+writers use them for unfinished work.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -17,8 +18,9 @@ import numpy as np
 import soundfile as sf
 
 from csg_lightning.data.records import FPS, RecordError, check_record
-from csg_lightning.io.audio import SAMPLE_RATE
+from csg_lightning.io.audio import MAX_AUDIO_SECONDS, SAMPLE_RATE, to_int16
 
+_FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 META_KEYS = ("clip_id", "speaker_id", "fps", "width", "height", "num_frames")
 
 
@@ -95,41 +97,75 @@ def _read_audio(folder: Path) -> np.ndarray:
         raise RecordError(f"{path}: field 'audio' has sample rate {info.samplerate}, expected {SAMPLE_RATE}")
     if info.channels != 1:
         raise RecordError(f"{path}: field 'audio' has {info.channels} channels, expected mono")
-    audio, _ = sf.read(str(path), dtype="int16", always_2d=False)
+    if info.frames > MAX_AUDIO_SECONDS * SAMPLE_RATE:
+        raise RecordError(
+            f"{path}: field 'audio' lasts {info.frames / SAMPLE_RATE:.0f} s, longer than the "
+            f"{MAX_AUDIO_SECONDS:.0f} s maximum of one clip"
+        )
+    try:
+        if info.subtype in _FLOAT_SUBTYPES:  # stored as float: NaN/inf would silently become int16 garbage
+            samples, _ = sf.read(str(path), dtype="float32", always_2d=False)
+            bad = ~np.isfinite(samples)
+            if bad.any():
+                raise RecordError(
+                    f"{path}: field 'audio' holds {int(bad.sum())} NaN/inf sample(s) "
+                    f"(first at sample {int(np.argmax(bad))}), expected finite audio"
+                )
+            audio = to_int16(samples)
+        else:
+            audio, _ = sf.read(str(path), dtype="int16", always_2d=False)
+    except RecordError:
+        raise
+    except Exception as err:  # truncated or damaged sample data
+        raise RecordError(f"{path}: field 'audio' cannot be decoded ({err})") from err
     return np.ascontiguousarray(audio.reshape(-1), dtype=np.int16)
 
 
-def _check_video(path: Path, meta: dict) -> None:
-    """Cheap container-level check of video.mp4: frame size and (when known) frame count."""
+def check_video(video: bytes, meta: dict, where: str | os.PathLike, decode: bool = True) -> None:
+    """Check the mp4 bytes of a clip against its meta.json: a video stream of width x height and, with
+    ``decode``, every frame decoded (a damaged payload fails here, not in training) and exactly
+    ``num_frames`` of them. Without ``decode`` only the container header is read."""
     import av
 
+    decoded = 0
     try:
-        with av.open(str(path)) as container:
+        with av.open(io.BytesIO(video)) as container:
             if not container.streams.video:
-                raise RecordError(f"{path}: field 'video' holds no video stream")
+                raise RecordError(f"{where}: field 'video' holds no video stream")
             stream = container.streams.video[0]
             size = (stream.codec_context.width, stream.codec_context.height)
             frames = stream.frames
+            if size == (meta["width"], meta["height"]) and decode:
+                stream.thread_type = "AUTO"
+                for _ in container.decode(stream):
+                    decoded += 1
     except RecordError:
         raise
     except Exception as err:
-        raise RecordError(f"{path}: field 'video' is not a readable mp4 ({err})") from err
+        at = f" (decoding stopped after {decoded} of {meta['num_frames']} frames)" if decoded else ""
+        raise RecordError(f"{where}: field 'video' is not a readable mp4{at}: {err}") from err
     if size != (meta["width"], meta["height"]):
         raise RecordError(
-            f"{path}: field 'video' is {size[0]}x{size[1]}, meta.json says {meta['width']}x{meta['height']}"
+            f"{where}: field 'video' is {size[0]}x{size[1]}, meta.json says {meta['width']}x{meta['height']}"
+        )
+    if decode and decoded != meta["num_frames"]:
+        raise RecordError(
+            f"{where}: field 'video' decodes to {decoded} frames, meta.json says num_frames={meta['num_frames']}"
         )
     if frames and frames != meta["num_frames"]:
         raise RecordError(
-            f"{path}: field 'video' has {frames} frames, meta.json says num_frames={meta['num_frames']}"
+            f"{where}: field 'video' has {frames} frames, meta.json says num_frames={meta['num_frames']}"
         )
 
 
-def read_clip(folder: str | os.PathLike, include_video: bool = True) -> dict:
+def read_clip(folder: str | os.PathLike, include_video: bool = True, decode_video: bool = True) -> dict:
     """Read one clip folder into a validated shard record (see :mod:`csg_lightning.data.records`).
 
     Raises :class:`RecordError` naming the folder/file and the field on any mismatch: missing
     files, wrong shapes or dtypes, NaN/inf, scores outside [0, 1], fps != 25, audio not 16 kHz
-    mono or shorter than num_frames * 640, meta.json disagreeing with the arrays or the video.
+    mono, NaN/inf, longer than MAX_AUDIO_SECONDS or shorter than num_frames * 640, meta.json
+    disagreeing with the arrays or the video, a video that does not decode completely
+    (``decode_video``; without it only the mp4 header is checked).
     """
     folder = Path(folder)
     meta = read_meta(folder)
@@ -142,8 +178,8 @@ def read_clip(folder: str | os.PathLike, include_video: bool = True) -> dict:
     video_path = folder / "video.mp4"
     video = b""
     if include_video and video_path.is_file():
-        _check_video(video_path, meta)
         video = video_path.read_bytes()
+        check_video(video, meta, video_path, decode=decode_video)
     record = {
         "clip_id": str(meta["clip_id"]),
         "speaker_id": str(meta["speaker_id"]),

@@ -75,10 +75,22 @@ def check_split_dir(split_dir: str | os.PathLike) -> dict:
             f"{split_dir}: not a complete shard split (no {SPLIT_MARKER}); it may be an interrupted write. "
             "Re-run `csg-data shard SRC DST` to finish it."
         )
-    info = json.loads(marker.read_text())
+    info = _read_json(marker)
     if info.get("num_records", 0) > 0 and not (split_dir / INDEX_FILENAME).is_file():
         raise ShardDirError(f"{split_dir}: {SPLIT_MARKER} present but litdata's {INDEX_FILENAME} is missing")
     return info
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ShardDirError(
+            f"{path}: not a readable JSON file ({err}); re-run `csg-data shard SRC DST`"
+        ) from err
+    if not isinstance(data, dict):
+        raise ShardDirError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def read_manifest(dst: str | os.PathLike) -> dict:
@@ -89,7 +101,7 @@ def read_manifest(dst: str | os.PathLike) -> dict:
             f"{dst}: no {MANIFEST_FILENAME}, so the shard dir is incomplete or not a shard dir. "
             "Run (or re-run) `csg-data shard SRC DST`."
         )
-    manifest = json.loads(path.read_text())
+    manifest = _read_json(path)
     if manifest.get("format") != FORMAT or not manifest.get("complete"):
         raise ShardDirError(f"{path}: not a complete {FORMAT} manifest")
     return manifest
@@ -108,23 +120,74 @@ def iter_split_records(split_dir: str | os.PathLike, num_records: int | None = N
         yield dataset[i]
 
 
+class BadClipsError(RecordError):
+    """One or more clip folders failed validation; ``bad`` lists every one ({"clip_dir", "error"})."""
+
+    def __init__(self, src: Path, bad: list[dict]):
+        self.bad = bad
+        lines = "\n".join(f"  - {b['error']}" for b in bad)
+        super().__init__(
+            f"{src}: {len(bad)} bad clip folder(s), so no shard was written. Fix or remove them, or "
+            f"leave them out with --skip-bad (write_shards(skip_bad=True)):\n{lines}"
+        )
+
+
+def _read_speakers(folders: list[Path]) -> tuple[dict, list[dict]]:
+    """{clip name: speaker_id} of the folders whose meta.json is valid, and the bad ones."""
+    speaker_of, bad = {}, []
+    for folder in folders:
+        try:
+            speaker_of[folder.name] = read_meta(folder)["speaker_id"]
+        except RecordError as err:
+            bad.append({"clip_dir": str(folder), "error": str(err)})
+    return speaker_of, bad
+
+
 def _plan(src: Path, val_speakers: int, test_speakers: int, seed: int, skip_bad: bool):
     folders = list_clip_folders(src)
     if not folders:
         raise ValueError(
             f"{src}: no clip folders found (expected SRC/<clip_id>/meta.json, pose.npz, audio.wav)"
         )
-    speaker_of, skipped = {}, []
-    for folder in folders:
-        try:
-            speaker_of[folder.name] = read_meta(folder)["speaker_id"]
-        except RecordError as err:
-            if not skip_bad:
-                raise
-            skipped.append({"clip_dir": str(folder), "error": str(err)})
-    speakers = split_speakers(sorted(set(speaker_of.values())), val_speakers, test_speakers, seed)
+    speaker_of, bad = _read_speakers(folders)
+    try:
+        speakers = split_speakers(sorted(set(speaker_of.values())), val_speakers, test_speakers, seed)
+    except ValueError:
+        if bad and not skip_bad:  # the bad meta.json files are the likelier cause: report them
+            raise BadClipsError(src, bad) from None
+        raise
     plan = {name: [c for c in speaker_of if speaker_of[c] in set(spk)] for name, spk in speakers.items()}
-    return plan, speakers, skipped
+    return plan, speakers, bad
+
+
+def _complete_split(dst: Path, name: str, planned: list[str]) -> dict | None:
+    """The split.json of ``dst/name`` when that split is complete with this plan; None when absent."""
+    split_dir = dst / name
+    if not split_dir.exists():
+        return None
+    info = check_split_dir(split_dir)
+    if info.get("planned") != planned:
+        raise ShardDirError(
+            f"{split_dir} was written from a different plan (other clips, seed or speaker counts). "
+            f"Delete {dst} or write to a new DST."
+        )
+    return info
+
+
+def check_clips(
+    src: Path, clips: list[str], include_video: bool = True, progress: bool = False
+) -> list[dict]:
+    """Validate every clip folder ``src/<clip>`` completely (videos decoded frame by frame); return the
+    bad ones as [{"clip_dir", "error"}], in order."""
+    from tqdm.auto import tqdm
+
+    bad = []
+    for clip in tqdm(clips, desc="check clips", disable=not progress, unit="clip"):
+        try:
+            read_clip(src / clip, include_video=include_video, decode_video=True)
+        except RecordError as err:
+            bad.append({"clip_dir": str(src / clip), "error": str(err)})
+    return bad
 
 
 def _write_split(
@@ -134,6 +197,7 @@ def _write_split(
     clips: list[str],
     speakers: list[str],
     *,
+    bad: dict[str, str],
     skip_bad: bool,
     include_video: bool,
     chunk_bytes: str | int,
@@ -148,9 +212,12 @@ def _write_split(
         writer = BinaryWriter(str(tmp), chunk_bytes=chunk_bytes)
         written, skipped, num_frames, has_video = [], [], 0, False
         for clip in tqdm(clips, desc=f"shard {name}", disable=not progress, unit="clip"):
-            try:
-                record = read_clip(src / clip, include_video=include_video)
-            except RecordError as err:
+            if clip in bad:  # found by check_clips; skip_bad is set, or we would not be here
+                skipped.append({"clip_dir": str(src / clip), "error": bad[clip]})
+                continue
+            try:  # checked in full by check_clips already: only the mp4 header again here
+                record = read_clip(src / clip, include_video=include_video, decode_video=False)
+            except RecordError as err:  # the folder changed since it was checked
                 if not skip_bad:
                     raise
                 skipped.append({"clip_dir": str(src / clip), "error": str(err)})
@@ -197,14 +264,26 @@ def write_shards(
 ) -> Path:
     """Convert the clip folders under ``src`` into litdata shards in ``dst``; return ``dst``.
 
-    Speakers are split deterministically by ``seed`` (see :func:`split_speakers`). Every clip is
-    validated (:func:`csg_lightning.data.clip_folder.read_clip`); a bad clip raises a
-    :class:`~csg_lightning.data.records.RecordError` naming its folder and field, unless
-    ``skip_bad`` is set, which leaves it out and lists it under "skipped" in manifest.json.
-    Idempotent and resumable: complete splits with an unchanged plan are kept as they are.
+    Speakers are split deterministically by ``seed`` (see :func:`split_speakers`). Before anything
+    is written, every clip of the splits to write is validated in full (:func:`check_clips`: the
+    arrays, the audio and every frame of the video). Bad clips raise one :class:`BadClipsError`
+    (a :class:`~csg_lightning.data.records.RecordError`) listing each folder with its reason,
+    unless ``skip_bad`` is set, which leaves them out and lists them under "skipped" in
+    manifest.json. Idempotent and resumable: complete splits with an unchanged plan are kept as
+    they are (their clips were checked when they were written).
     """
     src, dst = Path(src), Path(dst)
+    if dst.exists() and not dst.is_dir():
+        raise ShardDirError(f"{dst}: DST is a file, expected a folder (or a path that does not exist yet)")
     plan, speakers, skipped = _plan(src, val_speakers, test_speakers, seed, skip_bad)
+    complete = {name: _complete_split(dst, name, plan[name]) for name in SPLITS}
+    to_check = [clip for name in SPLITS if complete[name] is None for clip in plan[name]]
+    bad_content = check_clips(src, to_check, include_video=include_video, progress=progress)
+    if (skipped or bad_content) and not skip_bad:
+        raise BadClipsError(src, skipped + bad_content)
+    bad = {Path(b["clip_dir"]).name: b["error"] for b in bad_content}
+    if complete["train"] is None and all(clip in bad for clip in plan["train"]):
+        raise ValueError(f"{src}: the train split has no usable clips (all {len(plan['train'])} are bad)")
     dst.mkdir(parents=True, exist_ok=True)
     for stale in dst.glob(f"{_TMP_PREFIX}*"):  # left by an interrupted run; never read by anyone
         shutil.rmtree(stale, ignore_errors=True)
@@ -213,15 +292,8 @@ def write_shards(
         (dst / MANIFEST_FILENAME).unlink(missing_ok=True)  # incomplete until this run finishes
     infos, rewrote_train = {}, False
     for name in SPLITS:
-        split_dir = dst / name
-        if split_dir.exists():
-            info = check_split_dir(split_dir)
-            if info.get("planned") != plan[name]:
-                raise ShardDirError(
-                    f"{split_dir} was written from a different plan (other clips, seed or speaker counts). "
-                    f"Delete {dst} or write to a new DST."
-                )
-            infos[name] = info
+        if complete[name] is not None:
+            infos[name] = complete[name]
             continue
         infos[name] = _write_split(
             src,
@@ -229,6 +301,7 @@ def write_shards(
             name,
             plan[name],
             speakers[name],
+            bad={c: bad[c] for c in plan[name] if c in bad},
             skip_bad=skip_bad,
             include_video=include_video,
             chunk_bytes=chunk_bytes,

@@ -6,6 +6,12 @@
 writes ``out.mp4`` (the skeletons drawn at ``--size`` pixels high, the audio muxed) and ``out.npz`` with
 ``keypoints`` float32 [T, 134, 2] (pixels, storage order), ``scores`` float32 [T, 134] and ``fps`` (25),
 where T = round(25 x audio seconds).
+
+Every input but the checkpoint is checked before the model is loaded, and the command exits with a
+message naming the bad one: the output paths (.mp4 and its .npz writable, not directories), the
+audio (readable, finite, at least one frame, at most ``MAX_AUDIO_SECONDS``), the ``--ref`` skeleton
+(see ``csg_lightning.io.validation.load_skeleton_npz``), the numbers (``--steps`` >= 1, ``--size``
+>= 16, ``--guidance`` finite and >= 0) and the device.
 """
 
 from __future__ import annotations
@@ -19,39 +25,32 @@ import numpy as np
 
 from csg_lightning.io.atomic import atomic_path
 from csg_lightning.io.audio import SAMPLE_RATE, read_audio
+from csg_lightning.io.validation import (
+    InputError,
+    check_device,
+    check_output_file,
+    finite_float,
+    int_at_least,
+    load_skeleton_npz,
+)
 from csg_lightning.render.framing import content_frame, frame_holds, frame_size_of
 from csg_lightning.render.skeleton_video import write_skeleton_video
 
 FPS = 25
+MIN_VIDEO_SIZE = 16  # pixels: the smallest --size
 log = logging.getLogger(__name__)
 
 
-def load_reference(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def load_reference(
+    path: str | os.PathLike, what: str = "reference skeleton"
+) -> tuple[np.ndarray, np.ndarray]:
     """Reference skeleton from an .npz: ``keypoints`` [134, 2] or [T, 134, 2] (first frame used) and
-    optional ``scores`` [134] or [T, 134] (all ones when absent) -> float32 [134, 2], [134]."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"reference skeleton not found: {path}")
-    with np.load(path) as data:
-        if "keypoints" not in data:
-            raise ValueError(f"{path}: no 'keypoints' array (expected [134, 2] or [T, 134, 2] pixels)")
-        keypoints = np.asarray(data["keypoints"], dtype=np.float32)
-        scores = np.asarray(data["scores"], dtype=np.float32) if "scores" in data else None
-    if keypoints.ndim == 3:
-        keypoints = keypoints[0]
-    if keypoints.shape != (134, 2):
-        raise ValueError(f"{path}: 'keypoints' must be [134, 2] or [T, 134, 2], got {_shape(keypoints)}")
-    if scores is None:
-        scores = np.ones(134, dtype=np.float32)
-    elif scores.ndim == 2:
-        scores = scores[0]
-    if scores.shape != (134,):
-        raise ValueError(f"{path}: 'scores' must be [134] or [T, 134], got {_shape(scores)}")
-    return keypoints, scores
+    optional ``scores`` [134] or [T, 134] (all ones when absent) -> float32 [134, 2], [134].
 
-
-def _shape(array: np.ndarray) -> str:
-    return "[" + ", ".join(map(str, array.shape)) + "]"
+    Raises :class:`~csg_lightning.io.validation.InputError` naming the file and field for a damaged
+    or non-npz file, a missing ``keypoints`` array, wrong shapes, NaN/inf or scores outside [0, 1].
+    """
+    return load_skeleton_npz(path, what, sequence=False)
 
 
 def write_skeleton_outputs(
@@ -72,9 +71,7 @@ def write_skeleton_outputs(
     framed around the skeletons); scores: [T, 134]; audio: [N] float mono at ``sample_rate`` with
     T == round(N * fps / sample_rate). Returns (mp4 path, npz path).
     """
-    out_path = Path(out_path)
-    if out_path.suffix.lower() != ".mp4":
-        raise ValueError(f"output path must end in .mp4, got {out_path}")
+    out_path, npz_path = check_outputs(out_path)
     keypoints = np.asarray(keypoints, dtype=np.float32)
     scores = np.asarray(scores, dtype=np.float32)
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
@@ -88,7 +85,6 @@ def write_skeleton_outputs(
             f"{out_path}: {len(keypoints)} skeleton frames for {len(audio) / sample_rate:.3f} s of audio; "
             f"expected round({fps} x duration) = {expected}"
         )
-    npz_path = out_path.with_suffix(".npz")
     with atomic_path(npz_path) as tmp, open(tmp, "wb") as f:
         np.savez(f, keypoints=keypoints, scores=scores, fps=np.int64(fps))
     drawn = keypoints
@@ -107,6 +103,12 @@ def write_skeleton_outputs(
         **draw_options,
     )
     return out_path, npz_path
+
+
+def check_outputs(out_path: str | os.PathLike, what: str = "output") -> tuple[Path, Path]:
+    """The video path (must end in .mp4) and the .npz beside it: both writable, neither a directory."""
+    video = check_output_file(out_path, what, ".mp4")
+    return video, check_output_file(video.with_suffix(".npz"), f"{what} (its .npz)", ".npz")
 
 
 def _frame_size(args, model, keypoints, scores) -> tuple[float | None, float | None]:
@@ -134,16 +136,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--audio", required=True, help="speech: any wav/flac/ogg or a video's audio track")
     parser.add_argument("--ref", default=None, help=".npz with reference keypoints [134,2] (+ scores)")
     parser.add_argument("--out", default="out.mp4", help="output video (.mp4); the .npz goes beside it")
-    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    parser.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the model's)")
+    parser.add_argument(
+        "--steps", type=int_at_least(1), default=None, help="sampling steps (default: the model's)"
+    )
+    parser.add_argument(
+        "--guidance", type=finite_float(0.0), default=None, help="CFG scale (default: the model's)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", type=int, default=512, help="video height in pixels")
-    parser.add_argument("--width", type=float, default=None, help="source frame width of the keypoints")
-    parser.add_argument("--height", type=float, default=None, help="source frame height of the keypoints")
+    parser.add_argument(
+        "--size", type=int_at_least(MIN_VIDEO_SIZE), default=512, help="video height in pixels"
+    )
+    pixels = finite_float(0.0, exclusive=True)
+    parser.add_argument("--width", type=pixels, default=None, help="source frame width of the keypoints")
+    parser.add_argument("--height", type=pixels, default=None, help="source frame height of the keypoints")
     parser.add_argument(
         "--device", default="auto", help="torch device for sampling (auto: cuda if available)"
     )
     return parser
+
+
+def check_inputs(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Every input but the checkpoint, before anything is loaded or sampled: the output paths, the audio
+    (finite, at least one frame long, at most MAX_AUDIO_SECONDS), the reference skeleton, the options
+    that go together, the device. Returns (audio, reference keypoints, reference scores)."""
+    if (args.width is None) != (args.height is None):
+        raise InputError("--width and --height: give both (the source frame of the keypoints) or neither")
+    check_outputs(args.out, "--out")
+    audio = read_audio(args.audio, SAMPLE_RATE, what="--audio")
+    if round(len(audio) * FPS / SAMPLE_RATE) < 1:
+        raise InputError(
+            f"--audio {args.audio}: {len(audio) / SAMPLE_RATE * 1000:.1f} ms of audio is shorter than one "
+            f"skeleton frame; expected at least {1000 / FPS / 2:.0f} ms"
+        )
+    ref_keypoints, ref_scores = load_reference(args.ref, "--ref") if args.ref else (None, None)
+    check_device(_device(args.device))
+    return audio, ref_keypoints, ref_scores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,12 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = Path(args.ckpt)
     if not ckpt.is_file():
         raise SystemExit(f"sample-skeleton: checkpoint not found: {ckpt}")
-    audio = read_audio(args.audio, SAMPLE_RATE)
-    ref_keypoints, ref_scores = load_reference(args.ref) if args.ref else (None, None)
+    try:
+        audio, ref_keypoints, ref_scores = check_inputs(args)
+    except InputError as err:
+        raise SystemExit(f"sample-skeleton: {err}") from None
 
+    from csg_lightning.checkpoints.safe_load import CheckpointError, load_module
     from csg_lightning.models.skeleton_diffusion import SkeletonDiffusion
 
-    model = SkeletonDiffusion.load_from_checkpoint(str(ckpt), map_location="cpu")
+    try:
+        model = load_module(SkeletonDiffusion, ckpt, map_location="cpu")
+    except (CheckpointError, FileNotFoundError) as err:
+        raise SystemExit(f"sample-skeleton: --ckpt: {err}") from None
     model.to(_device(args.device)).eval()
     keypoints, scores = model.generate(
         audio, ref_keypoints, ref_scores, num_steps=args.steps, guidance_scale=args.guidance, seed=args.seed

@@ -10,6 +10,10 @@ reference) is dropped; the mp4 gets the audio muxed when given.
 
     python -m csg_lightning.video.generate --checkpoint runs/video-demo/latest/checkpoints/last.ckpt \\
         --reference photo.png --poses poses.npz [--audio speech.wav] --out video.mp4
+
+The command checks the output path, the photo (decodes completely, >= 16 px a side), the pose files,
+the audio, ``--steps`` and the device before the checkpoint is loaded, and exits with a message
+naming the bad input; ``generate_video`` checks its arguments before sampling.
 """
 
 from __future__ import annotations
@@ -24,23 +28,66 @@ import torch
 
 from csg_lightning.io.audio import SAMPLE_RATE, read_audio
 from csg_lightning.io.mp4 import write_mp4
+from csg_lightning.io.validation import (
+    MIN_IMAGE_SIZE,
+    InputError,
+    check_device,
+    check_finite,
+    check_image_file,
+    check_output_file,
+    check_skeleton,
+    int_at_least,
+    load_skeleton_npz,
+)
 from csg_lightning.render.pose_drawing import draw_pose_sequence
 from csg_lightning.video.framing import CoverCrop, to_model_range
 from csg_lightning.video.pose_alignment import fit_alignment
 
 
-def load_image(image: str | os.PathLike | np.ndarray) -> np.ndarray:
-    """A path or an array -> uint8 RGB [H, W, 3]."""
+def load_image(image: str | os.PathLike | np.ndarray, what: str = "reference image") -> np.ndarray:
+    """A path or an array -> uint8 RGB [H, W, 3]; a file must decode completely (see ``check_image_file``)."""
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(
-                f"reference image: expected uint8 [H, W, 3] RGB, got {image.dtype} {image.shape}"
+            raise InputError(f"{what}: expected uint8 [H, W, 3] RGB, got {image.dtype} {image.shape}")
+        if min(image.shape[:2]) < MIN_IMAGE_SIZE:
+            raise InputError(
+                f"{what}: {image.shape[1]}x{image.shape[0]} pixels, expected >= {MIN_IMAGE_SIZE}"
             )
         return image
-    bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
+    path = check_image_file(image, what)
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise FileNotFoundError(f"reference image: {image} is missing or not an image")
+        raise InputError(f"{what} {path}: OpenCV cannot decode this image format")
     return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def check_generation_inputs(
+    image: str | os.PathLike | np.ndarray,
+    poses: tuple[np.ndarray, np.ndarray],
+    audio: str | os.PathLike | np.ndarray | None,
+    reference_pose: tuple[np.ndarray, np.ndarray] | None,
+    out_path: str | os.PathLike | None,
+    num_steps: int | None,
+    sample_rate: int = SAMPLE_RATE,
+) -> tuple[np.ndarray, tuple, np.ndarray | None, tuple | None]:
+    """The inputs of :func:`generate_video`, checked before any sampling (errors name the input) ->
+    (image uint8 [H, W, 3], (keypoints, scores), audio samples or None, reference pose or None)."""
+    if num_steps is not None and int(num_steps) < 1:
+        raise InputError(f"num_steps: expected an integer >= 1, got {num_steps}")
+    if out_path is not None:
+        check_output_file(out_path, "out_path", ".mp4")
+    image = load_image(image)
+    poses = check_skeleton(*poses, "poses", sequence=True)
+    if reference_pose is not None:
+        reference_pose = check_skeleton(*reference_pose, "reference_pose", sequence=False)
+    if audio is not None and not isinstance(audio, np.ndarray):
+        audio = read_audio(audio, sample_rate)
+    if audio is not None:
+        audio = np.asarray(audio)
+        if audio.ndim != 1 or audio.size == 0:
+            raise InputError(f"audio: expected mono samples [N] with N >= 1, got shape {audio.shape}")
+        check_finite(audio, "audio", "samples")
+    return image, poses, audio, reference_pose
 
 
 @torch.no_grad()
@@ -82,15 +129,14 @@ def generate_video(
             "generate_video: the model has no image_height/image_width (train it with a datamodule)"
         )
     height, width = int(h.image_height), int(h.image_width)
-    image = load_image(reference_image)
+    image, (kp, sc), audio, reference_pose = check_generation_inputs(
+        reference_image, poses, audio, reference_pose, out_path, num_steps, sample_rate
+    )
     crop = CoverCrop.fit(image.shape[1], image.shape[0], width, height)
-    kp, sc = (np.asarray(x, dtype=np.float32) for x in poses)
-    if kp.ndim != 3 or kp.shape[0] < 1:
-        raise ValueError(f"generate_video: poses keypoints must be [T, 134, 2] with T >= 1, got {kp.shape}")
     pw, ph = pose_frame_size or (image.shape[1], image.shape[0])
     kp = kp * np.array([image.shape[1] / pw, image.shape[0] / ph], dtype=np.float32)  # into image pixels
     if reference_pose is not None:
-        ref_kp, ref_sc = (np.asarray(x, dtype=np.float32) for x in reference_pose)
+        ref_kp, ref_sc = reference_pose
         if align:
             kp = fit_alignment(ref_kp, ref_sc, kp, sc).apply(kp)
         kp, sc = np.concatenate([ref_kp[None], kp]), np.concatenate([ref_sc[None], sc])
@@ -113,10 +159,8 @@ def generate_video(
     )  # fmt: skip
     frames = model.decode(latents[:, 1:])[0].cpu().numpy()
     if out_path is not None:
-        if audio is not None and not isinstance(audio, np.ndarray):
-            audio = read_audio(audio, sample_rate)
         if audio is not None:  # the video's duration: T frames at fps
-            audio = np.asarray(audio)[: round(len(frames) * sample_rate / fps)]
+            audio = audio[: round(len(frames) * sample_rate / fps)]
         write_mp4(out_path, frames, fps=fps, audio=audio, sample_rate=sample_rate)
     return frames
 
@@ -133,21 +177,30 @@ def main(args: list[str] | None = None) -> Path:
     )
     parser.add_argument("--audio", help="speech to mux (wav/flac/mp4)")
     parser.add_argument("--out", required=True, help="output mp4")
-    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--steps", type=int_at_least(1), default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     opts = parser.parse_args(args)
+    try:  # every input but the checkpoint, before it is loaded
+        check_output_file(opts.out, "--out", ".mp4")
+        image = load_image(opts.reference, "--reference")
+        poses = load_skeleton_npz(opts.poses, "--poses", sequence=True)
+        reference_pose = None
+        if opts.reference_pose:
+            reference_pose = load_skeleton_npz(opts.reference_pose, "--reference-pose", sequence=False)
+        audio = read_audio(opts.audio, SAMPLE_RATE, what="--audio") if opts.audio else None
+        check_device(opts.device)
+    except InputError as err:
+        raise SystemExit(f"generate: {err}") from None
+    from csg_lightning.checkpoints.safe_load import CheckpointError, load_module
     from csg_lightning.video.video_generator import VideoGenerator
 
-    model = VideoGenerator.load_from_checkpoint(opts.checkpoint, map_location=opts.device).eval()
-    with np.load(opts.poses) as data:
-        poses = (data["keypoints"], data["scores"])
-    reference_pose = None
-    if opts.reference_pose:
-        with np.load(opts.reference_pose) as data:
-            reference_pose = (data["keypoints"], data["scores"])
+    try:
+        model = load_module(VideoGenerator, opts.checkpoint, map_location=opts.device).eval()
+    except (CheckpointError, FileNotFoundError) as err:
+        raise SystemExit(f"generate: --checkpoint: {err}") from None
     generate_video(
-        opts.reference, poses, opts.audio, model=model, reference_pose=reference_pose, out_path=opts.out,
+        image, poses, audio, model=model, reference_pose=reference_pose, out_path=opts.out,
         num_steps=opts.steps, seed=opts.seed,
     )  # fmt: skip
     print(f"video: {opts.out}")
