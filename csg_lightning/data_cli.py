@@ -3,6 +3,9 @@
     csg-data demo  OUT  [--scale S] [--seed N] [--no-video]   synthetic offline demo corpus (clip folders)
     csg-data shard SRC DST [--val-speakers N] [--test-speakers N] [--skip-bad]
                                                   clip folders -> litdata shards + stats
+    csg-data import-poses SRC --format F --out OUT.npz   DWPose / CSG-405 pose files -> skeleton .npz
+    csg-data pose-image PHOTO --out REF.npz [--estimator YAML | --pose P.onnx [--detector D.onnx]] [--person K]
+                                                  photo -> reference skeleton .npz (+ .png) for --ref
 
 ``shard`` checks every clip in full (every video frame decoded) before writing anything: bad clips
 are reported all at once, or left out with ``--skip-bad``. Both are idempotent: re-running skips
@@ -75,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out clips that fail validation (listed in manifest.json and printed) instead of stopping",
     )  # fmt: skip
     shard.set_defaults(func=_shard)
+
+    from csg_lightning.pose.import_cli import add_import_poses_parser
+
+    add_import_poses_parser(sub)
+    from csg_lightning.pose.pose_image_cli import add_pose_image_parser
+
+    add_pose_image_parser(sub)
     return parser
 
 
