@@ -245,7 +245,16 @@ def test_normalization_round_trip_numpy_and_torch(shards):
         normalize(feats[..., :200], stats)
 
 
-def test_lightning_checkpoint_resumes_mid_epoch(shards, tmp_path):
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_lightning_resumes_exactly_mid_epoch_and_every_epoch_after(shards, tmp_path, num_workers):
+    """8 train clips, batch 1: 8 steps an epoch, 3 epochs. Run A stops at step 11 (epoch 1, 3 steps
+    in), run B resumes it and stops at step 13 (inside the epoch it resumed), run C resumes B to the
+    end. A + B + C must see exactly the uninterrupted run's (clip, window start) per step.
+
+    The measured bugs this guards: after a resume litdata's ``restore`` flag was never cleared under
+    Lightning (every later epoch replayed the interrupted one), and with workers a checkpoint taken
+    inside the resumed epoch recorded epoch 1 for the dataset (so B -> C replayed epoch 1's order).
+    """
     import lightning as L
 
     class Recorder(L.LightningModule):
@@ -255,14 +264,19 @@ def test_lightning_checkpoint_resumes_mid_epoch(shards, tmp_path):
             self.seen = []
 
         def training_step(self, batch, batch_idx):
-            self.seen += batch["clip_id"]
+            self.seen += [
+                (self.global_step, c, int(s)) for c, s in zip(batch["clip_id"], batch["start"], strict=True)
+            ]
             return (self.w * batch["features"].mean()).sum() + (self.w**2).sum()
 
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    def fit(max_steps, ckpt_path=None, callbacks=()):
+    def fit(max_steps, name, ckpt_path=None):
         model = Recorder()
+        checkpoint = L.pytorch.callbacks.ModelCheckpoint(
+            dirpath=tmp_path / name, every_n_train_steps=max_steps, save_top_k=-1
+        )
         trainer = L.Trainer(
             max_steps=max_steps,
             logger=False,
@@ -270,17 +284,23 @@ def test_lightning_checkpoint_resumes_mid_epoch(shards, tmp_path):
             enable_model_summary=False,
             limit_val_batches=0,
             accelerator="cpu",
-            callbacks=list(callbacks),
-            enable_checkpointing=bool(callbacks),
+            callbacks=[checkpoint],
         )
-        dm = SkeletonAudioDataModule(str(shards), batch_size=1, num_workers=2, window=W, num_prefix=P)
+        dm = SkeletonAudioDataModule(
+            str(shards), batch_size=1, num_workers=num_workers, window=W, num_prefix=P
+        )
         trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
-        return model.seen
+        return model.seen, next((tmp_path / name).glob("*.ckpt"), None)
 
-    full = fit(8)
-    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=3, save_top_k=-1)
-    head = fit(3, callbacks=[checkpoint])
-    path = next(tmp_path.glob("*.ckpt"))
-    saved = torch.load(path, weights_only=False)["SkeletonAudioDataModule"]["train_loader"]
-    assert saved["num_samples_yielded"] == 3
-    assert head + fit(8, ckpt_path=path) == full
+    full, _ = fit(24, "full")
+    assert len(full) == 24  # and each epoch has its own windows:
+    assert len({frozenset((c, s) for _, c, s in full[i : i + 8]) for i in (0, 8, 16)}) == 3
+    head, a = fit(11, "a")
+    middle, b = fit(13, "b", ckpt_path=a)
+    tail, _ = fit(24, "c", ckpt_path=b)
+    assert head + middle + tail == full
+    saved_a = torch.load(a, weights_only=True)["SkeletonAudioDataModule"]["train_loader"]
+    assert saved_a["num_samples_yielded"] == 3 and saved_a["current_epoch"] == 2
+    saved_b = torch.load(b, weights_only=True)["SkeletonAudioDataModule"]["train_loader"]
+    assert saved_b["num_samples_yielded"] == 5
+    assert saved_b["dataset"]["current_epoch"] == saved_b["current_epoch"] == 2

@@ -40,12 +40,16 @@ class EMAHooks:
                 self._pending_ema = None
         self._ema_step = self.trainer.global_step
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def _update_ema(self) -> None:
+        """Average in the weights of each optimizer step once (idempotent within a step)."""
         step = self.trainer.global_step
-        if self._ema is not None and step > self._ema_step:  # an optimizer step happened
+        if self._ema is not None and step > self._ema_step and not self._ema.applied:  # an optimizer step happened
             self._ema_step = step
             if step > self.hparams.get("ema_start_step", 0):
                 self._ema.update()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._update_ema()
 
     def on_validation_epoch_start(self) -> None:
         if self._ema is not None:
@@ -62,6 +66,11 @@ class EMAHooks:
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self._ema is not None:
+            # Checkpoint callbacks save in on_train_batch_end before this module's own hook runs:
+            # take the step's update now, so the checkpoint holds as many updates as optimizer steps
+            # and a resumed run averages exactly as the uninterrupted one.
+            if self._trainer is not None and self.trainer.training:
+                self._update_ema()
             self._ema.write_to_checkpoint(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

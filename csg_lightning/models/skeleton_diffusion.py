@@ -11,6 +11,7 @@ hyper-parameters (window and prefix length included), and ``state_dict`` holds t
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import lightning as L
@@ -222,6 +223,15 @@ class SkeletonDiffusion(SkeletonSamplingMixin, EMAHooks, L.LightningModule):
             loss = loss + self.hparams.velocity_weight * losses["loss_velocity"]
         losses["loss"] = loss
         return losses
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        """Training noise from (run seed, step, micro-batch, rank), not the RNG's history: a resume redraws it.
+
+        The micro-batch is the position inside gradient accumulation, not ``batch_idx``: a run resumed
+        from an epoch-end checkpoint (final, SIGTERM) counts ``batch_idx`` on from the old epoch."""
+        micro = batch_idx % max(1, int(self.trainer.accumulate_grad_batches))
+        seed = (int(os.getenv("PL_GLOBAL_SEED", 0)), self.global_step, micro, self.global_rank)
+        torch.manual_seed(hash(seed))  # hash of a tuple of ints: the same in every process
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         losses = self._diffusion_loss(batch)
