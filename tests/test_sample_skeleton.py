@@ -81,29 +81,9 @@ def test_main_reports_a_missing_checkpoint(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    """A real (tiny) Stage 1 checkpoint after one training step on synthetic windows."""
-    import sys
-    from pathlib import Path
-
-    import lightning as L
-    import torch
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
-    from csg_lightning.models.skeleton_diffusion import SkeletonDiffusion
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from stage1_data import SyntheticSkeletonData
-
-    root = tmp_path_factory.mktemp("stage1")
-    torch.manual_seed(0)
-    model = SkeletonDiffusion(preset="tiny", audio_encoder_dim=16, warmup_steps=1, crossfade_frames=5,
-                              num_inference_steps=2, ema_decay=0.0)  # fmt: skip
-    trainer = L.Trainer(max_steps=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        limit_val_batches=0, default_root_dir=str(root),
-                        callbacks=[ModelCheckpoint(dirpath=root / "checkpoints", save_last=True)])  # fmt: skip
-    trainer.fit(model, SyntheticSkeletonData(window=20, num_prefix=5, batch_size=2))
-    return root / "checkpoints" / "last.ckpt"
+def tiny_checkpoint(tiny_stage1_checkpoint):
+    """A real (tiny) Stage 1 checkpoint after one training step (tests/conftest.py)."""
+    return tiny_stage1_checkpoint
 
 
 def test_main_end_to_end_with_stereo_44k_audio(tmp_path, tiny_checkpoint):
