@@ -6,14 +6,21 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# Optional extras installed beside base + dev (e.g. CSG_EXTRAS=pose: `make setup-pose`). The set a venv was
+# synced with is recorded in $(EXTRAS_FILE), so a later plain `make setup` keeps it; `make setup CSG_EXTRAS=`
+# goes back to base + dev. The stamp's name carries the set: a different set re-syncs.
+EXTRAS_FILE := $(VENV)/.csg-extras
+CSG_EXTRAS ?= $(shell cat $(EXTRAS_FILE) 2>/dev/null)
+EXTRAS := $(sort $(filter-out dev,$(CSG_EXTRAS)))
+empty :=
+STAMP := $(VENV)/.installed-$(subst $(empty) $(empty),+,$(strip dev $(EXTRAS)))
 DEMO_CLIPS ?= data/demo/clips
 DEMO_SHARDS ?= data/demo/shards
 PYTEST_ARGS ?=
 EVAL_CKPT ?= runs/skeleton-demo/latest/checkpoints/last.ckpt
 FGD_CKPT ?= runs/fgd-autoencoder/latest/checkpoints/last.ckpt
 
-.PHONY: help setup lock test test-slow lint demo-data train-skeleton sample-skeleton train-video eval-skeleton bench
+.PHONY: help setup setup-pose lock test test-slow lint demo-data train-skeleton sample-skeleton train-video eval-skeleton bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -30,11 +37,16 @@ $(UV): requirements/uv.txt
 	@touch $(UV)
 
 $(STAMP): pyproject.toml uv.lock $(UV)
-	@echo "installing csg-lightning and its locked stack (uv.lock) into $(VENV) (about 1 min the first time)"
-	@$(UV) sync --frozen --extra dev --python $(PYTHON) --quiet
+	@echo "installing csg-lightning and its locked stack (uv.lock) into $(VENV), extras: dev $(EXTRAS) (about 1 min the first time$(if $(filter pose,$(EXTRAS)),; the pose extra compiles mmcv once: about 10 min on 2 cores))"
+	@$(UV) sync --frozen --extra dev $(addprefix --extra ,$(EXTRAS)) --python $(PYTHON) --quiet
+	@rm -f $(VENV)/.installed-stamp $(VENV)/.installed-dev*
+	@echo "$(EXTRAS)" > $(EXTRAS_FILE)
 	@touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install exactly what uv.lock says (re-syncs when pyproject.toml or uv.lock changed)
+setup: $(STAMP) ## create .venv and install exactly what uv.lock says, with the venv's recorded extras (re-syncs when pyproject.toml or uv.lock changed)
+
+setup-pose: ## setup plus the mmpose backend's extra (mmcv/mmdet/mmpose; builds mmcv once); later `make setup` keeps it
+	@$(MAKE) --no-print-directory setup CSG_EXTRAS="$(sort $(EXTRAS) pose)"
 
 lock: $(UV) ## re-resolve the dependencies of pyproject.toml and rewrite uv.lock (after editing the dependencies)
 	$(UV) lock --python $(PYTHON)
