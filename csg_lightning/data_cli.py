@@ -6,6 +6,10 @@
     csg-data import-poses SRC --format F --out OUT.npz   DWPose / CSG-405 pose files -> skeleton .npz
     csg-data pose-image PHOTO --out REF.npz [--estimator YAML | --pose P.onnx [--detector D.onnx]] [--person K]
                                                   photo -> reference skeleton .npz (+ .png) for --ref
+    csg-data preprocess VIDEOS OUT [--config YAML] [--estimator YAML | --pose P.onnx [--detector D.onnx]]
+                                                  ordinary videos -> QC'd 512x512 clip folders + report
+    csg-data csg405 MANIFEST_DIR VIDEOS OUT [--poses DIR | --estimator YAML]
+                                                  CSG-405 release + downloaded videos -> clip folders
 
 ``shard`` checks every clip in full (every video frame decoded) before writing anything: bad clips
 are reported all at once, or left out with ``--skip-bad``. Both are idempotent: re-running skips
@@ -85,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     from csg_lightning.pose.pose_image_cli import add_pose_image_parser
 
     add_pose_image_parser(sub)
+    from csg_lightning.preprocess.preprocess_cli import add_preprocess_parser
+
+    add_preprocess_parser(sub)
+    from csg_lightning.csg405.csg405_cli import add_csg405_parser
+
+    add_csg405_parser(sub)
     return parser
 
 

@@ -72,7 +72,9 @@ def test_rerun_skips_finished_clips_and_clears_leftovers(tmp_path):
     kwargs = dict(num_speakers=1, clips_per_speaker=2, clip_seconds=1.0, video=False, progress=False)
     first = generate_corpus(tmp_path, **kwargs)
     stamp = (first[0] / "pose.npz").stat().st_mtime_ns
-    (tmp_path / ".tmp-spk00_clip001-deadbeef").mkdir()  # an interrupted earlier run
+    from csg_lightning.io.atomic import _HOST
+
+    (tmp_path / f".spk00_clip001.tmp-{_HOST}-4194000-deadbeef").mkdir()  # left by a killed writer
     for f in first[1].iterdir():
         f.unlink()
     first[1].rmdir()
@@ -80,7 +82,7 @@ def test_rerun_skips_finished_clips_and_clears_leftovers(tmp_path):
     assert second == first
     assert (first[0] / "pose.npz").stat().st_mtime_ns == stamp
     assert (first[1] / "meta.json").is_file()
-    assert not list(tmp_path.glob(".tmp-*"))
+    assert not list(tmp_path.glob(".*tmp-*"))
     assert len(generate_corpus(tmp_path, scale=2.0, **kwargs)) == 2 * 4
 
 

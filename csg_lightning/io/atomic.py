@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,10 @@ def temp_path_for(path: str | os.PathLike) -> Path:
     """A fresh hidden temporary path in ``path``'s folder, keeping its suffix (writers pick formats by it)."""
     path = Path(path)
     return path.with_name(f".{path.stem}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
+
+
+def _temp_folder_for(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 def fsync_folder(folder: str | os.PathLike) -> None:
@@ -86,7 +91,44 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
         return removed
     for entry in folder.iterdir():
         match = _TEMP.match(entry.name)
-        if match and match["host"] == _HOST and not _alive(int(match["pid"])) and entry.is_file():
-            entry.unlink(missing_ok=True)
+        if match and match["host"] == _HOST and not _alive(int(match["pid"])):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, durable: bool = False) -> Iterator[Path]:
+    """Yield a hidden temporary folder beside ``path``; it becomes ``path`` only if the block succeeds.
+
+    Readers see no folder, or the complete one: a kill mid-write leaves only the hidden temp folder
+    (removed later by :func:`remove_stale_temps`). An existing ``path`` is replaced as a whole (moved
+    aside, then deleted). ``durable=True`` fsyncs every file and the parent folder first.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_folder_for(path)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if durable:
+            for child in tmp.rglob("*"):
+                if child.is_file():
+                    with open(child, "rb+") as f:
+                        os.fsync(f.fileno())
+            fsync_folder(tmp)
+        if path.exists():
+            old = _temp_folder_for(path)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+        if durable:
+            fsync_folder(path.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
-from scipy.signal import savgol_filter
+
+from csg_lightning.skeleton.smoothing import savgol_smooth
+
+__all__ = ["crossfade", "generate_long", "savgol_smooth", "window_starts"]
 
 
 def window_starts(num_frames: int, window: int, overlap: int) -> list[int]:
@@ -72,13 +74,3 @@ def generate_long(
         out[start : start + blend] = crossfade(out[start : start + blend], frames[:blend])
         out[start + blend : start + window] = frames[blend:]
     return out[:num_frames]
-
-
-def savgol_smooth(x: np.ndarray, window_length: int = 11, polyorder: int = 2) -> np.ndarray:
-    """Savitzky-Golay filter along axis 0 of [T, ...]; shorter sequences use the largest odd window
-    that fits (and are returned unchanged when it would not exceed ``polyorder``)."""
-    t = x.shape[0]
-    w = min(window_length, t if t % 2 else t - 1)
-    if w <= polyorder:
-        return x
-    return savgol_filter(x, w, polyorder, axis=0).astype(x.dtype, copy=False)

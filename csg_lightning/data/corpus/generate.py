@@ -8,13 +8,9 @@ the finished ones.
 
 from __future__ import annotations
 
-import io
 import json
 import multiprocessing
 import os
-import shutil
-import uuid
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +20,10 @@ from csg_lightning.data.corpus.confidence import observe
 from csg_lightning.data.corpus.motion import Pose, animate
 from csg_lightning.data.corpus.speaker import FRAME_SIZE, Speaker, make_speaker, to_frame_size
 from csg_lightning.data.corpus.speech import FPS, SAMPLE_RATE, Speech, synthesize_speech
+from csg_lightning.io.atomic import atomic_folder, remove_stale_temps
+from csg_lightning.io.npz import save_npz
 
 GENERATOR = "csg-lightning synthetic demo corpus v1"
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass
@@ -65,17 +62,6 @@ def make_clip(
     keypoints, scores = observe(pose, speaker, rng, FRAME_SIZE)
     keypoints = np.clip(to_frame_size(keypoints, size), 0.0, size - 1.0).astype(np.float32)
     return Clip(clip_id_of(speaker_index, clip_index), speaker, speech, pose, keypoints, scores, size)
-
-
-def save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """``np.savez`` with fixed zip timestamps, so equal arrays give byte-identical files."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, array in arrays.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, buf.getvalue())
 
 
 def _meta(clip: Clip, seed: int, speaker_index: int, clip_index: int, video: bool) -> dict:
@@ -124,9 +110,7 @@ def write_clip(
     if _is_complete(final, video):
         return final
     clip = make_clip(seed, speaker_index, clip_index, clip_seconds, size)
-    tmp = out_dir / f".tmp-{clip.clip_id}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_folder(final) as tmp:  # replaces an older, incomplete version (e.g. written without video)
         save_npz(tmp / "pose.npz", keypoints=clip.keypoints, scores=clip.scores)
         write_wav(tmp / "audio.wav", to_int16(clip.speech.audio), SAMPLE_RATE)
         if video:
@@ -135,16 +119,6 @@ def write_clip(
             write_mp4(tmp / "video.mp4", frames, fps=FPS, audio=clip.speech.audio, sample_rate=SAMPLE_RATE)
         meta = _meta(clip, seed, speaker_index, clip_index, video)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-        if final.exists():  # an older, incomplete version (e.g. written without video)
-            old = out_dir / f".old-{clip.clip_id}-{uuid.uuid4().hex[:8]}"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
@@ -180,8 +154,7 @@ def generate_corpus(
         raise ValueError(f"generate_corpus: clip_seconds must be >= {1 / FPS}, got {clip_seconds}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in list(out.glob(".tmp-*")) + list(out.glob(".old-*")):
-        shutil.rmtree(stale, ignore_errors=True)
+    remove_stale_temps(out)
     jobs = [(out, int(seed), s, c, float(clip_seconds), bool(video), size)
             for s in range(n_speakers) for c in range(n_clips)]  # fmt: skip
     todo = [job for job in jobs if not _is_complete(out / clip_id_of(job[2], job[3]), video)]
