@@ -21,9 +21,9 @@ from csg_lightning.io.atomic import atomic_folder
 from csg_lightning.io.audio import SAMPLE_RATE, to_int16, write_wav
 from csg_lightning.io.mp4 import write_mp4
 from csg_lightning.io.npz import save_npz
+from csg_lightning.timing import FPS, SAMPLES_PER_FRAME
 
-FPS = 25
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
+MAX_PAD_SAMPLES = SAMPLE_RATE // 2  # a clip's audio may end up to 0.5 s early (padded with silence), no more
 CLIP_FILES = ("meta.json", "pose.npz", "audio.wav", "video.mp4")
 _BAD_ID = re.compile(r"[^A-Za-z0-9_\-]")
 
@@ -71,7 +71,12 @@ def write_clip(
         raise ValueError(f"{clip_id}: meta needs a 'speaker_id'")
     audio = np.asarray(audio, np.float32).reshape(-1)
     needed = num_frames * SAMPLES_PER_FRAME
-    if len(audio) < needed:  # the last frame's samples: pad with silence (never more than a frame or so)
+    if needed - len(audio) > MAX_PAD_SAMPLES:
+        raise ValueError(
+            f"{clip_id}: the audio covers {len(audio) / SAMPLE_RATE:.2f} s of the clip's {num_frames / FPS:.2f} s "
+            f"(more than {MAX_PAD_SAMPLES / SAMPLE_RATE:.1f} s missing)"
+        )
+    if len(audio) < needed:  # the last frames' samples: pad with silence (at most MAX_PAD_SAMPLES)
         audio = np.concatenate([audio, np.zeros(needed - len(audio), np.float32)])
     audio = audio[:needed]
     size: list[int] = []

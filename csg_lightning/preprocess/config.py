@@ -104,6 +104,16 @@ def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -
         for layer in layers:
             if not isinstance(layer, DictConfig):
                 raise InputError(f"{what}: expected a mapping of preprocess settings")
+            for key in layer:
+                if (
+                    key in schema
+                    and OmegaConf.is_dict(schema[key])
+                    and key != "estimator"
+                    and not OmegaConf.is_dict(layer[key])
+                ):
+                    raise InputError(
+                        f"{what}: field '{key}' must be a mapping of settings, got {layer[key]!r}"
+                    )
             if "estimator" in layer:
                 estimator = OmegaConf.to_container(layer.estimator, resolve=True)
                 if not isinstance(estimator, dict) or not isinstance(estimator.get("class_path"), str):
@@ -112,7 +122,10 @@ def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -
                     )
                 layer = OmegaConf.masked_copy(layer, [k for k in layer if k != "estimator"])
             merged = OmegaConf.merge(merged, layer)
-        config = OmegaConf.to_object(merged)
+        try:
+            config = OmegaConf.to_object(merged)
+        except InputError as err:  # a range check of a dataclass (__post_init__)
+            raise InputError(f"{what}: {err}") from err
     except OmegaConfBaseException as err:
         raise InputError(
             f"{what}: {str(err).splitlines()[0]} (full key: {getattr(err, 'full_key', '?')})"

@@ -26,15 +26,10 @@ import numpy as np
 
 from csg_lightning.io.atomic import atomic_path, remove_stale_temps
 from csg_lightning.io.validation import InputError
-from csg_lightning.preprocess.clip_writer import (
-    FPS,
-    SAMPLES_PER_FRAME,
-    is_complete_clip,
-    safe_clip_id,
-    write_clip,
-)
+from csg_lightning.preprocess.clip_writer import is_complete_clip, safe_clip_id, write_clip
 from csg_lightning.preprocess.config import PreprocessConfig
 from csg_lightning.preprocess.segments import Segment, SpeakerTrack
+from csg_lightning.timing import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 log = logging.getLogger("csg_lightning.preprocess")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
@@ -94,6 +89,8 @@ class VideoPreprocessor:
             self._process(path, rel, key, record, timing)
         except InputError as err:  # a bad video: a recorded skip, never a crash of the whole run
             record.update(status="skipped", skip_reason=str(err), segments=[])
+        except ValueError as err:  # e.g. a kept segment without a confident crop point: skip, say why
+            record.update(status="skipped", skip_reason=f"{path}: {type(err).__name__}: {err}", segments=[])
         self._write_record(key, record)
         return record
 
@@ -111,7 +108,7 @@ class VideoPreprocessor:
         audio = read_audio(path, what="video")
         frames = VideoFrames(path, probe)
         num_frames = len(frames)
-        record.update(frames=num_frames, seconds=num_frames / FPS, audio_seconds=len(audio) / 16000)
+        record.update(frames=num_frames, seconds=num_frames / FPS, audio_seconds=len(audio) / SAMPLE_RATE)
         timing["probe"] = time.perf_counter() - start
         if num_frames < 1:
             raise InputError(f"{path}: no frames at 25 fps (duration {probe.duration:.3f} s)")
@@ -129,7 +126,7 @@ class VideoPreprocessor:
         segments = [Segment(a, b) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
                     for a, b in split_segment(lo, hi, max_frames, min_frames)]  # fmt: skip
         height, width = probe.height, probe.width
-        audio_seconds = len(audio) / 16000
+        audio_seconds = len(audio) / SAMPLE_RATE
         checked = []
         for seg in segments:
             piece = audio[seg.start * SAMPLES_PER_FRAME : seg.stop * SAMPLES_PER_FRAME]

@@ -99,13 +99,12 @@ def _run(args: argparse.Namespace) -> None:
     with atomic_path(out / "config.yaml") as tmp:  # the resolved configuration, next to the outputs
         tmp.write_text(OmegaConf.to_yaml(OmegaConf.structured(config)))
     rels = {p: p.relative_to(videos_root) for p in mine}
-    todo = [p for p in mine if not record_path(out, video_key(rels[p])).is_file()]
-    if args.limit is not None:
-        todo = todo[: args.limit]
+    pending = [p for p in mine if not record_path(out, video_key(rels[p])).is_file()]
+    todo = pending if args.limit is None else pending[: args.limit]
     log.info(
         f"preprocess: {len(videos)} video(s) in {args.videos}; rank {rank.rank} of {rank.world_size} "
-        f"({rank.source}) takes {len(mine)}, {len(mine) - len(todo) if args.limit is None else len(mine) - len(todo)} "
-        f"done earlier, {len(todo)} to do; config {config_path or 'defaults'} (hash {config.processing_hash()})"
+        f"({rank.source}) takes {len(mine)}, {len(mine) - len(pending)} done earlier, {len(todo)} to do now; "
+        f"config {config_path or 'defaults'} (hash {config.processing_hash()})"
     )
     if todo:
         spec = _device_for_rank(config.estimator, rank.local_rank)
@@ -113,7 +112,10 @@ def _run(args: argparse.Namespace) -> None:
         worker = VideoPreprocessor(config, estimator, out, progress=not args.quiet)
         for path in tqdm(todo, desc=f"videos (rank {rank.rank})", unit="video", disable=args.quiet):
             start = time.perf_counter()
-            rec = worker.process(path, rels[path])
+            try:
+                rec = worker.process(path, rels[path])
+            except OSError as err:  # disk full / permissions: name the video; its clips so far are complete
+                raise OSError(f"while writing the clips of {rels[path]}: {err}") from err
             took = time.perf_counter() - start
             if rec["status"] == "skipped":
                 log.info(f"{rels[path]}: skipped - {rec['skip_reason']}")
