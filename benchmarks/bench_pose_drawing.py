@@ -18,7 +18,7 @@ import time
 import cv2
 import numpy as np
 
-from csg_lightning.render.pose_drawing import draw_pose
+from csg_lightning.skeleton.drawing import draw_pose
 from csg_lightning.skeleton.layout import SkeletonLayout as L
 
 CASES = [  # (out height, out width, canvas short side or None, snap_canvas)

@@ -55,8 +55,8 @@ def train_step_times(model: VideoGenerator, batch: dict, steps: int, autocast_dt
 
 def bench_demo(steps: int, frames: int, device: torch.device) -> dict:
     torch.manual_seed(0)
-    model = VideoGenerator(
-        preset="tiny", image_height=64, image_width=64, ema_decay=0, frozen_dtype="float32"
+    model = VideoGenerator.from_preset(
+        "tiny", image_height=64, image_width=64, ema_decay=0, frozen_dtype="float32"
     )
     model = model.to(device).train()
     times = train_step_times(model, synthetic_batch(4, 4, 64, 64, device), steps + 2)[2:]
@@ -75,7 +75,7 @@ def bench_demo(steps: int, frames: int, device: torch.device) -> dict:
 
 def bench_svd_memory(device: torch.device) -> dict:
     torch.manual_seed(0)
-    model = VideoGenerator(preset="svd-xt", frozen_dtype="bfloat16", gradient_checkpointing=True, ema_decay=0)
+    model = VideoGenerator.from_preset("svd-xt", frozen_dtype="bfloat16", gradient_checkpointing=True, ema_decay=0)
     model = model.to(device).train()
     batch = synthetic_batch(1, 16, 576, 1024, device)
     torch.cuda.reset_peak_memory_stats(device)

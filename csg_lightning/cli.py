@@ -1,6 +1,8 @@
 """`csg`: the LightningCLI entry point (fit / validate / test / predict from experiment YAMLs).
 
-Every run lives in ``runs/<experiment>/<run>/`` (``--experiment`` comes from the YAML, ``--run``
+A recipe stacks its shared layers (``layers:``, see :mod:`csg_lightning.experiment_layers`); every
+run lives in ``runs/<experiment>/<run>/`` (``<experiment>``: the recipe's name + each overlay's short
+name + ``seed<N>`` when ``--seed`` is given, e.g. ``skeleton-demo+target_epsilon+seed1``; ``--run``
 defaults to a timestamp): the resolved ``config.yaml``, ``checkpoints/``, ``samples/`` and the
 W&B files. ``runs/<experiment>/latest`` points at the newest run. W&B runs offline unless the
 user sets ``WANDB_MODE``.
@@ -15,9 +17,10 @@ import warnings
 from pathlib import Path
 
 import torch
+from lightning.pytorch import seed_everything
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from csg_lightning.io.validation import InputError, check_config_file
+from csg_lightning.experiment_layers import Stack, run_experiment_name, stack_configs
 from csg_lightning.run_dir import place_run
 
 # Known-harmless warnings that would otherwise bury the progress output of every run.
@@ -38,8 +41,20 @@ class RunDirSaveConfig(SaveConfigCallback):
 
 
 class CSGCLI(LightningCLI):
+    stack = Stack(args=[])  # the overlays and whether --experiment was explicit (set by parse_arguments)
+
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        """Every ``--config`` is checked, then preceded by its ``layers:`` (csg_lightning.experiment_layers)."""
+        if args is None or isinstance(args, list):
+            self.stack = stack_configs(sys.argv[1:] if args is None else [str(a) for a in args])
+            args = self.stack.args
+        super().parse_arguments(parser, args)
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--experiment", type=str, default="default", help="runs/<experiment>/...")
+        parser.add_argument("--layers", type=list[str] | None, default=None, help="YAML layers read before this file")
+        parser.add_argument("--overlay", type=str | None, default=None, help="an overlay's short name (run name)")
+        parser.add_argument("--seed", type=int | None, default=None, help="seed_everything, and +seed<N> in the name")
         parser.add_argument("--run", type=str, default=None, help="run name (default: a timestamp)")
         parser.add_argument("--runs_root", type=str, default="runs", help="root folder of all runs")
         parser.add_argument(
@@ -49,6 +64,13 @@ class CSGCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
+        config.layers = None  # already applied: the saved config.yaml is complete on its own
+        config.overlay = "+".join(self.stack.overlays) or None
+        if config.seed is not None:
+            config.seed_everything = config.seed
+            seed_everything(config.seed, workers=True)
+        if not self.stack.explicit_experiment:
+            config.experiment = run_experiment_name(config.experiment, self.stack.overlays, config.seed)
         run = config.run or os.environ.get("CSG_RUN") or time.strftime("%Y%m%d-%H%M%S")
         config.run = run
         if config.torch_threads:
@@ -90,28 +112,10 @@ def _check_resume_checkpoint(config) -> None:
         raise SystemExit(f"csg: --ckpt_path: {err}") from None
 
 
-def check_config_args(args: list[str]) -> None:
-    """Check every ``--config``/``-c`` file of ``args`` before LightningCLI parses it: a missing file, a
-    YAML syntax error (with its line) or a top level that is not a mapping exits naming that file."""
-    for i, arg in enumerate(args):
-        if arg in ("--config", "-c") and i + 1 < len(args):
-            value = args[i + 1]
-        elif arg.startswith("--config="):
-            value = arg.split("=", 1)[1]
-        else:
-            continue
-        if "\n" in value or value.lstrip().startswith("{"):  # jsonargparse also takes inline YAML
-            continue
-        try:
-            check_config_file(value, "--config")
-        except InputError as err:
-            raise SystemExit(f"csg: {err}") from None
-
-
 def run(args: list[str] | None = None) -> CSGCLI:
     """Parse ``args`` (default: the command line), run the subcommand and return the CLI object."""
-    if args is None or isinstance(args, list):
-        check_config_args(sys.argv[1:] if args is None else [str(a) for a in args])
+    if args is None or isinstance(args, list):  # bad --config files exit naming the file before LightningCLI starts
+        stack_configs(sys.argv[1:] if args is None else [str(a) for a in args])
     os.environ.setdefault("WANDB_MODE", "offline")
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)

@@ -73,19 +73,6 @@ def demo_shards_video(demo_corpus_video, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_stage1_checkpoint(tmp_path_factory):
     """A real (tiny) Stage 1 checkpoint after one training step on synthetic windows (no EMA)."""
-    import lightning as L
-    import torch
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from stage1_data import SyntheticSkeletonData
+    from tiny_skeleton import train_tiny_checkpoint
 
-    from csg_lightning.models.skeleton_diffusion import SkeletonDiffusion
-
-    root = tmp_path_factory.mktemp("stage1")
-    torch.manual_seed(0)
-    model = SkeletonDiffusion(preset="tiny", audio_encoder_dim=16, warmup_steps=1, crossfade_frames=5,
-                              num_inference_steps=2, ema_decay=0.0)  # fmt: skip
-    trainer = L.Trainer(max_steps=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        limit_val_batches=0, default_root_dir=str(root),
-                        callbacks=[ModelCheckpoint(dirpath=root / "checkpoints", save_last=True)])  # fmt: skip
-    trainer.fit(model, SyntheticSkeletonData(window=20, num_prefix=5, batch_size=2))
-    return root / "checkpoints" / "last.ckpt"
+    return train_tiny_checkpoint(tmp_path_factory.mktemp("stage1"), audio_dim=16, warmup_steps=1)

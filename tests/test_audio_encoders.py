@@ -9,11 +9,13 @@ import lightning as L
 import pytest
 import torch
 
-from csg_lightning.models.audio_encoders import MelAudioEncoder, PretrainedSpeechEncoder, build_audio_encoder
 from csg_lightning.models.frame_alignment import interpolate_to_frames, num_frames_for
+from csg_lightning.models.mel_audio_encoder import MelAudioEncoder
+from csg_lightning.models.pretrained_speech_encoder import PretrainedSpeechEncoder
 
 sys.path.insert(0, str(Path(__file__).parent))
 from stage1_data import SyntheticSkeletonData  # noqa: E402
+from tiny_skeleton import tiny_skeleton_config  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +94,8 @@ def test_pretrained_encoder_top_layers_and_layer_choice(tiny_wav2vec2):
 
 
 def test_missing_pretrained_path_names_the_field(tmp_path):
-    with pytest.raises(ValueError, match="audio_encoder_path"):
-        build_audio_encoder("pretrained", path=None)
-    with pytest.raises(OSError, match="audio_encoder_path"):
-        build_audio_encoder("pretrained", path=str(tmp_path / "nope"))
-    with pytest.raises(ValueError, match="audio_encoder"):
-        build_audio_encoder("whisper")
+    with pytest.raises(OSError, match="path_or_hub_id"):
+        PretrainedSpeechEncoder(str(tmp_path / "nope"))
 
 
 def test_skeleton_diffusion_trains_with_frozen_pretrained_encoder(tiny_wav2vec2):
@@ -105,9 +103,9 @@ def test_skeleton_diffusion_trains_with_frozen_pretrained_encoder(tiny_wav2vec2)
 
     path, _ = tiny_wav2vec2
     torch.manual_seed(0)
-    model = SkeletonDiffusion(
-        preset="tiny", audio_encoder="pretrained", audio_encoder_path=str(path), warmup_steps=1
-    )
+    encoder = {"class_path": "csg_lightning.models.pretrained_speech_encoder.PretrainedSpeechEncoder",
+               "init_args": {"path_or_hub_id": str(path)}}  # what audio/wav2vec2.yaml gives
+    model = SkeletonDiffusion.from_config({**tiny_skeleton_config(warmup_steps=1), "audio_encoder": encoder})
     before = {k: v.clone() for k, v in model.audio_encoder.state_dict().items()}
     trainer = L.Trainer(
         max_steps=2,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from experiment_catalog import TINY_SKELETON_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,7 @@ def test_two_process_ddp_fit(demo_shards, tmp_path):
         str(csg), "fit", "--config", str(ROOT / "experiments/skeleton/demo.yaml"),
         f"--data.init_args.data_dir={demo_shards}", "--data.init_args.batch_size=1",
         "--data.init_args.num_workers=0", "--data.init_args.window=50", "--data.init_args.num_prefix=10",
-        "--model.init_args.preset=tiny", "--model.init_args.crossfade_frames=5",
+        *TINY_SKELETON_MODEL, "--model.init_args.crossfade_frames=5",
         "--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp",
         "--trainer.max_steps=3", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
         f"--runs_root={tmp_path}", "--run=ddp",

@@ -1,18 +1,26 @@
-"""The Stage-1 denoiser: shapes, conditioning paths, presets."""
+"""The Stage-1 denoiser: shapes, conditioning paths, its size fragments (experiments/components/skeleton/denoiser)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from csg_lightning.models.denoiser import SkeletonDenoiser
-from csg_lightning.models.presets import DENOISER_PRESETS, resolve_preset
+from csg_lightning.models.fusion import ConcatFusion, CrossAttentionFusion
+
+FRAGMENTS = Path(__file__).resolve().parents[1] / "experiments" / "components" / "skeleton"
+FUSIONS = {"concat": ConcatFusion, "cross_attention": CrossAttentionFusion}
 
 B, P, W, C = 2, 5, 12, 24
 
 
 def _net(**kw) -> SkeletonDenoiser:
     torch.manual_seed(0)
+    if isinstance(kw.get("fusion"), str):
+        kw["fusion"] = FUSIONS[kw["fusion"]]
     cfg = {"width": 32, "depth": 2, "num_heads": 4, "ff_dim": 64, "dropout": 0.0, **kw}
     return SkeletonDenoiser(audio_dim=C, **cfg).eval()
 
@@ -74,25 +82,23 @@ def test_no_prefix_and_batch_independence():
 
 def test_rejects_bad_options():
     with pytest.raises(ValueError, match="fusion"):
-        _net(fusion="add")
+        _net(fusion=torch.nn.Identity)  # not an AudioFusion
     with pytest.raises(ValueError, match="timestep_conditioning"):
         _net(timestep_conditioning="film")
-    with pytest.raises(ValueError, match="preset"):
-        resolve_preset("huge")
 
 
-def test_paper_preset_has_the_paper_size():
-    cfg = resolve_preset("paper")
-    assert (cfg["width"], cfg["depth"], cfg["num_heads"], cfg["ff_dim"], cfg["dropout"]) == (
-        1024,
-        16,
-        16,
-        4096,
-        0.1,
-    )
+def _fragment(name: str) -> dict:
+    return yaml.safe_load((FRAGMENTS / "denoiser" / f"{name}.yaml").read_text())["init_args"]
+
+
+def test_paper_fragment_has_the_paper_size():
+    cfg = _fragment("paper")
+    assert (cfg["width"], cfg["depth"], cfg["num_heads"], cfg["ff_dim"], cfg["dropout"]) == (1024, 16, 16, 4096, 0.1)
+    sizes = {k: cfg[k] for k in ("width", "depth", "num_heads", "ff_dim", "dropout")}
     with torch.device("meta"):
-        net = SkeletonDenoiser(audio_dim=768, **cfg)
+        net = SkeletonDenoiser(audio_dim=768, **sizes)
     n = sum(p.numel() for p in net.parameters())
     assert 190e6 < n < 215e6, n  # ~200M as in the paper
-    assert resolve_preset("demo", width=128)["width"] == 128
-    assert set(DENOISER_PRESETS) >= {"demo", "paper"}
+    assert _fragment("demo")["width"] == 128 and _fragment("tiny")["width"] == 32
+    for name in ("demo", "paper", "tiny"):  # every size fragment names the paper's fusion fragment
+        assert (FRAGMENTS / "denoiser" / _fragment(name)["fusion"].split("#")[0].strip()).resolve().is_file()

@@ -10,11 +10,13 @@ from torch import nn
 from csg_lightning.models.denoiser import SkeletonDenoiser
 from csg_lightning.models.diffusion import DiffusionProcess
 from csg_lightning.models.ema import EMAWeights
-from csg_lightning.models.guidance import guided_prediction
-from csg_lightning.models.long_generation import crossfade, generate_long, savgol_smooth, window_starts
-from csg_lightning.models.loss import masked_mse, part_losses, velocity_mse
-from csg_lightning.models.lr_schedule import warmup_cosine
-from csg_lightning.models.sampling import sample_window
+from csg_lightning.models.loss import DiffusionLoss, masked_mse, part_losses, velocity_mse
+from csg_lightning.models.lr_schedule import WarmupCosineLR, warmup_cosine
+from csg_lightning.pipelines.guider import ConstantGuider
+from csg_lightning.pipelines.skeleton_pipeline import SkeletonPipeline
+from csg_lightning.pipelines.window_chain import chain_windows as generate_long
+from csg_lightning.pipelines.window_chain import crossfade, window_starts
+from csg_lightning.skeleton.smoothing import savgol_smooth
 
 B, P, W, C = 2, 4, 10, 8
 
@@ -22,6 +24,21 @@ B, P, W, C = 2, 4, 10, 8
 def _net() -> SkeletonDenoiser:
     torch.manual_seed(0)
     return SkeletonDenoiser(audio_dim=C, width=32, depth=1, num_heads=2, ff_dim=64, dropout=0.0).eval()
+
+
+def _pipeline(net, process, scale=3.5) -> SkeletonPipeline:
+    return SkeletonPipeline(None, net, process, ConstantGuider(scale), None, window_frames=W, prefix_frames=P)
+
+
+def sample_window(net, process, prefix, audio, window, steps, scale, generator, sampler=None):
+    """The pipeline's sampling loop for one window (another diffusers sampler: ``sampler``)."""
+    if sampler is not None:
+        process = DiffusionProcess(prediction_type=process.prediction_type, sampler=sampler)
+    return _pipeline(net, process, scale).denoise(prefix, audio, window, steps, generator=generator)
+
+
+def guided_prediction(net, x, t, audio, num_prefix, scale):
+    return _pipeline(net, DiffusionProcess()).guided_prediction(x, t, audio, num_prefix, ConstantGuider(scale))
 
 
 def _cond():
@@ -53,7 +70,7 @@ def test_same_seed_same_sample_and_other_samplers():
             net, process, prefix, audio, W, 8, 2.0, torch.Generator().manual_seed(0), sampler=name
         )
         assert torch.isfinite(out).all(), name
-    with pytest.raises(ValueError, match="model.sampler"):
+    with pytest.raises(ValueError, match="diffusion.sampler"):
         DiffusionProcess(sampler="NotAScheduler")
     with pytest.raises(ValueError, match="prediction_type"):
         DiffusionProcess(prediction_type="x0")
@@ -204,3 +221,28 @@ def test_warmup_cosine_schedule():
     assert warmup_cosine(100, 10, 100, 0.1) == pytest.approx(0.1)
     assert 0.1 < warmup_cosine(55, 10, 100, 0.1) < 1.0
     assert warmup_cosine(10_000, 10, None) == 1.0
+
+
+def test_warmup_cosine_lr_takes_the_total_from_the_trainer_and_resumes():
+    opt = torch.optim.AdamW([nn.Parameter(torch.zeros(2))], lr=1.0)
+    sched = WarmupCosineLR(opt, warmup_steps=2, min_lr_ratio=0.1)
+    sched.set_total_steps(float("inf"))  # unknown length: no decay
+    assert sched.total_steps is None
+    sched.set_total_steps(10)
+    for _ in range(10):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    again = WarmupCosineLR(torch.optim.AdamW([nn.Parameter(torch.zeros(2))], lr=1.0), warmup_steps=2)
+    again.load_state_dict(sched.state_dict())
+    assert again.total_steps == 10
+
+
+def test_diffusion_loss_adds_the_velocity_term_only_when_weighted():
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(2, 6, 246, generator=g), torch.randn(2, 6, 246, generator=g)
+    mask = torch.ones(2, 6, 123)
+    plain = DiffusionLoss()(pred, target, mask)
+    assert not DiffusionLoss().needs_x0 and set(plain) == {"loss", "loss_target", "loss_body", "loss_face", "loss_hands"}
+    weighted = DiffusionLoss(velocity_weight=2.0)(pred, target, mask, pred, target)
+    assert torch.allclose(weighted["loss"], plain["loss"] + 2.0 * velocity_mse(pred, target, mask))

@@ -41,11 +41,11 @@ def stage1_ckpt(demo_shards, tmp_path_factory) -> Path:
     import lightning as L
 
     from csg_lightning.data.skeleton_audio import SkeletonAudioDataModule
-    from csg_lightning.models.skeleton_diffusion import SkeletonDiffusion
-
     torch.manual_seed(0)
     dm = SkeletonAudioDataModule(str(demo_shards), batch_size=2, num_workers=0, window=50, num_prefix=10)
-    model = SkeletonDiffusion(preset="tiny", audio_encoder_dim=32, crossfade_frames=5, num_inference_steps=2)
+    from tiny_skeleton import tiny_skeleton_diffusion
+
+    model = tiny_skeleton_diffusion(audio_dim=32, crossfade_frames=5, num_inference_steps=2)
     trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, limit_val_batches=0, enable_model_summary=False)  # fmt: skip
     trainer.fit(model, dm)

@@ -7,7 +7,6 @@ import pytest
 from scipy.signal import savgol_filter
 
 from csg_lightning.io.validation import InputError
-from csg_lightning.models import long_generation
 from csg_lightning.pose.estimator import PersonPose
 from csg_lightning.preprocess.crop import (
     CropBox,
@@ -39,7 +38,6 @@ def _line_track(t: int = 60) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_savgol_smooth_moved_and_shrinks_window():
-    assert long_generation.savgol_smooth is savgol_smooth
     x = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
     assert np.allclose(savgol_smooth(x), savgol_filter(x, 5, 2, axis=0), atol=1e-6)  # 11 -> 5 (odd, <= 6)
     assert np.array_equal(savgol_smooth(x[:2]), x[:2])  # window would not exceed the order: unchanged

@@ -14,7 +14,7 @@ from scipy import ndimage
 from csg_lightning.io.validation import InputError, MissingInputError
 from csg_lightning.preprocess import contact_sheet as cs
 from csg_lightning.preprocess.report import load_records, summarise, write_report
-from csg_lightning.render.pose_drawing import draw_pose
+from csg_lightning.skeleton.drawing import draw_pose
 
 RULES = ("min_length", "speech", "second_person", "pose_confidence")
 THRESHOLDS = {"min_length": 4.0, "speech": 0.01, "second_person": 0.5, "pose_confidence": 0.6}

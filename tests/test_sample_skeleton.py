@@ -81,9 +81,11 @@ def test_main_reports_a_missing_checkpoint(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_checkpoint(tiny_stage1_checkpoint):
-    """A real (tiny) Stage 1 checkpoint after one training step (tests/conftest.py)."""
-    return tiny_stage1_checkpoint
+def tiny_checkpoint(tmp_path_factory):
+    """A real (tiny) Stage 1 checkpoint after one training step (built from class_path dicts)."""
+    from tiny_skeleton import train_tiny_checkpoint
+
+    return train_tiny_checkpoint(tmp_path_factory.mktemp("stage1"))
 
 
 def test_main_end_to_end_with_stereo_44k_audio(tmp_path, tiny_checkpoint):

@@ -224,3 +224,21 @@ def test_rerun_keeps_finished_dir_and_rejects_a_changed_plan(corpus, shards):
     assert (shards / "stats.npz").stat().st_mtime_ns == before
     with pytest.raises(ShardDirError, match="different plan"):
         write_shards(corpus, shards, val_speakers=2, test_speakers=1, seed=0, progress=False)
+
+
+def test_shard_folder_reads_manifest_stats_and_splits(demo_shards, tmp_path):
+    """ShardFolder: the one reader of a shard folder both datamodules hold."""
+    from csg_lightning.data.shard_folder import ShardFolder
+    from csg_lightning.data.shards import ShardDirError
+    from csg_lightning.timing import FPS, SAMPLE_RATE
+
+    shards = ShardFolder(str(demo_shards), cache_dir=str(tmp_path / "cache"))
+    assert shards.manifest["fps"] == FPS and shards.manifest["sample_rate"] == SAMPLE_RATE
+    assert shards.stats["mean"].shape == (246,) and shards.default_reference[0].shape == (134, 2)
+    assert shards.split_uri("train") == str(demo_shards / "train")
+    assert shards.split_info("val")["num_records"] >= 1
+    assert shards.streaming_options() == {"cache_dir": str(tmp_path / "cache"), "max_cache_size": None}
+    with pytest.raises(ValueError, match="split must be one of"):
+        shards.split_uri("training")
+    with pytest.raises(ShardDirError, match="no manifest.json"):
+        _ = ShardFolder(str(tmp_path)).manifest

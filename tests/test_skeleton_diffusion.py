@@ -11,11 +11,12 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from csg_lightning.models.long_generation import window_starts
 from csg_lightning.models.skeleton_diffusion import SkeletonDiffusion
+from csg_lightning.pipelines.window_chain import window_starts
 
 sys.path.insert(0, str(Path(__file__).parent))
 from stage1_data import SyntheticSkeletonData  # noqa: E402
+from tiny_skeleton import tiny_skeleton_diffusion  # noqa: E402
 
 WINDOW, PREFIX = 20, 5
 
@@ -42,8 +43,7 @@ def _trainer(tmp_path=None, steps: int = 2, **kw) -> L.Trainer:
 def _model(**kw) -> SkeletonDiffusion:
     torch.manual_seed(0)
     args = dict(
-        preset="tiny",
-        audio_encoder_dim=16,
+        audio_dim=16,
         warmup_steps=1,
         crossfade_frames=5,
         num_inference_steps=5,
@@ -51,7 +51,7 @@ def _model(**kw) -> SkeletonDiffusion:
         ema_decay=0.9,
     )
     args.update(kw)
-    return SkeletonDiffusion(**args)
+    return tiny_skeleton_diffusion(**args)
 
 
 @pytest.fixture(scope="module")
@@ -92,17 +92,17 @@ def test_save_load_same_samples_and_checkpoint_is_self_contained(tmp_path, data)
     trainer.fit(model, data)
     ckpt_path = tmp_path / "checkpoints" / "last.ckpt"
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    assert (
-        ckpt["hyper_parameters"]["window_frames"] == WINDOW
-        and ckpt["hyper_parameters"]["prefix_frames"] == PREFIX
-    )
+    assert int(ckpt["state_dict"]["window_length"]) == WINDOW and int(ckpt["state_dict"]["prefix_length"]) == PREFIX
+    assert ckpt["hyper_parameters"]["_instantiator"] == "lightning.pytorch.cli.instantiate_module"
+    assert ckpt["hyper_parameters"]["denoiser"]["class_path"] == "csg_lightning.models.denoiser.SkeletonDenoiser"
     current = ckpt["ema_state"]["current"]
     assert any(
         not torch.equal(current[k], ckpt["state_dict"][k]) for k in current
     )  # state_dict holds EMA weights
 
-    loaded = SkeletonDiffusion.load_from_checkpoint(ckpt_path, map_location="cpu")
-    assert torch.allclose(loaded.feature_mean, torch.as_tensor(data.stats["mean"]))
+    loaded = SkeletonDiffusion.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+    assert (loaded.window_frames, loaded.prefix_frames) == (WINDOW, PREFIX)
+    assert torch.allclose(loaded.codec.feature_mean, torch.as_tensor(data.stats["mean"]))
     assert torch.allclose(loaded.default_reference_keypoints, torch.as_tensor(data.default_reference[0]))
     for name, p in loaded.named_parameters():
         assert torch.equal(p, ckpt["state_dict"][name])
@@ -165,3 +165,22 @@ def test_generate_needs_stats_and_window():
 def test_window_mismatch_with_the_datamodule_is_an_error(data):
     with pytest.raises(ValueError, match="model.window_frames"):
         _trainer(steps=1).fit(_model(window_frames=WINDOW + 1), data)
+
+
+def test_parts_as_objects_or_config_dicts():
+    """Built in Python from objects: they stay out of the hyper-parameters (given again on load); from
+    class_path dicts (as a checkpoint without `_instantiator` holds them): built by the module itself."""
+    from tiny_skeleton import tiny_skeleton_config
+
+    from csg_lightning.models.denoiser import SkeletonDenoiser
+    from csg_lightning.models.diffusion import DiffusionProcess
+    from csg_lightning.models.mel_audio_encoder import MelAudioEncoder
+
+    parts = {"audio_encoder": MelAudioEncoder(dim=8), "diffusion": DiffusionProcess(),
+             "denoiser": lambda audio_dim: SkeletonDenoiser(audio_dim, width=16, depth=1, num_heads=2, ff_dim=32)}  # fmt: skip
+    model = SkeletonDiffusion(**parts, crossfade_frames=7)
+    assert model.hparams.crossfade_frames == 7 and not set(parts) & set(model.hparams)
+    assert model.denoiser.audio.proj[0].in_features == 8
+    from_dicts = SkeletonDiffusion(**tiny_skeleton_config(audio_dim=12, guidance_scale=1.5))
+    assert from_dicts.hparams["denoiser"]["class_path"].endswith("SkeletonDenoiser")
+    assert from_dicts.denoiser.audio.proj[0].in_features == 12 and from_dicts.guider.scale == 1.5

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from csg_lightning.video.checkpoint_loading import load_mimicmotion_checkpoint
-from csg_lightning.video.parts import build_parts, save_parts
+from csg_lightning.video.mimicmotion_weights import load_mimicmotion_checkpoint
 from csg_lightning.video.pose_injection import PoseGuidedUNet
+from csg_lightning.video.svd_parts import build_parts, save_parts
 
 
 def test_parts_round_trip_through_an_svd_folder(tmp_path):

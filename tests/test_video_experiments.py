@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from csg_lightning.cli import run
-from csg_lightning.video.parts import build_parts, save_parts
+from csg_lightning.video.svd_parts import build_parts, save_parts
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEO = ROOT / "experiments" / "video"
@@ -65,9 +65,13 @@ def tiny_svd_folder(tmp_path_factory) -> Path:
     return save_parts(build_parts(preset="tiny"), tmp_path_factory.mktemp("svd") / "svd-xt")
 
 
-def test_mimicmotion_yaml_trains_a_step_with_tiny_parts(demo_shards_video, tmp_path, tiny_svd_folder):
+def test_mimicmotion_yaml_trains_a_step_with_tiny_parts(
+    demo_shards_video, tmp_path, tiny_svd_folder, monkeypatch
+):
+    monkeypatch.setenv(
+        "CSG_SVD", str(tiny_svd_folder)
+    )  # the parts' class_path entries read ${oc.env:CSG_SVD}
     extra = [
-        f"--model.init_args.parts_path={tiny_svd_folder}",
         "--trainer.strategy=auto",
         "--trainer.precision=32-true",
         "--model.init_args.frozen_dtype=float32",
@@ -81,5 +85,63 @@ def test_mimicmotion_yaml_trains_a_step_with_tiny_parts(demo_shards_video, tmp_p
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)[
         "state_dict"
     ]
-    assert not any(k.startswith(("vae.", "image_encoder.")) for k in state)  # reloaded from parts_path
+    assert not any(k.startswith(("vae.", "image_encoder.")) for k in state)  # rebuilt from the SVD folder
     assert any(k.startswith("net.pose_net.") for k in state)
+    from csg_lightning.video.video_generator import VideoGenerator
+
+    loaded = VideoGenerator.load_from_checkpoint(
+        run_dir / "checkpoints" / "last.ckpt"
+    )  # the checkpoint alone
+    assert loaded.hparams.unet["class_path"].endswith("pretrained_unet")
+    assert torch.equal(
+        loaded.vae.encoder.conv_in.weight.float(), model.vae.encoder.conv_in.weight.float().cpu()
+    )
+
+
+COMPONENTS = Path(__file__).resolve().parents[1] / "experiments" / "components" / "video"
+
+
+@pytest.mark.parametrize(
+    "recipe, parts", [("demo.yaml", "parts_tiny.yaml"), ("mimicmotion.yaml", "parts_svd_xt.yaml")]
+)
+def test_recipe_parts_are_the_component_fragments(recipe, parts):
+    """Each recipe's parts are one fragment of experiments/components/video/: stacked as a layer, or the same
+    entries in its model block (no drift)."""
+    config = yaml.safe_load((VIDEO / recipe).read_text())
+    model = config["model"]["init_args"]
+    fragment = yaml.safe_load((COMPONENTS / parts).read_text())["model"]["init_args"]
+    if f"../components/video/{parts}" in config.get("layers", []):
+        assert not set(fragment) & set(model), "the recipe repeats entries of its parts layer"
+    else:
+        assert {k: model.get(k) for k in fragment} == fragment
+
+
+def _class_paths(node):
+    if isinstance(node, dict):
+        if "class_path" in node:
+            yield node["class_path"]
+        for value in node.values():
+            yield from _class_paths(value)
+
+
+@pytest.mark.parametrize("fragment", sorted(p.name for p in COMPONENTS.glob("*.yaml")))
+def test_every_video_fragment_stacks_on_the_demo_recipe(fragment, tmp_path):
+    """Every fragment is a model overlay whose class paths import; the small ones build the model on top
+    of the demo recipe (SVD-sized parts would take GBs: their entries are only resolved)."""
+    import importlib
+
+    config = yaml.safe_load((COMPONENTS / fragment).read_text())
+    assert set(config) == {"model"} and set(config["model"]) == {"class_path", "init_args"}, fragment
+    for path in _class_paths(config):
+        module, name = path.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), name)), path
+    if "svd_xt" in fragment:
+        return
+    from csg_lightning.cli import CSGCLI
+
+    cli = CSGCLI(
+        parser_kwargs={"parser_mode": "omegaconf"}, subclass_mode_model=True, subclass_mode_data=True, run=False,
+        args=[f"--config={VIDEO / 'demo.yaml'}", f"--config={COMPONENTS / fragment}", f"--runs_root={tmp_path}",
+              "--run=test", "--trainer.logger=false"],
+    )  # fmt: skip
+    assert cli.model.guider is not None and cli.model.loss is not None

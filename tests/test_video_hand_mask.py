@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from csg_lightning.video.hand_mask import boxes_to_mask, hand_boxes, hand_loss_weight, hand_mask
+from csg_lightning.data.hand_mask import boxes_to_mask, hand_boxes, hand_mask
+from csg_lightning.video.edm_loss import hand_loss_weight
 
 
 def _frame(left_xy=(10.0, 20.0), right_xy=(40.0, 40.0), left_score=0.9, right_score=0.9):

@@ -42,7 +42,16 @@ def test_tiles_always_hold_frame_zero_and_cover_the_clip():
 @pytest.fixture(scope="module")
 def tiny_model():
     torch.manual_seed(0)
-    model = VideoGenerator(preset="tiny", image_height=64, image_width=64, ema_decay=0, max_guidance=2.0)
+    model = VideoGenerator.from_preset(
+        "tiny",
+        image_height=64,
+        image_width=64,
+        ema_decay=0,
+        guider={
+            "class_path": "csg_lightning.pipelines.guider.LinearRampGuider",
+            "init_args": {"max_scale": 2.0},
+        },
+    )
     torch.nn.init.normal_(model.net.pose_net.final_proj.weight, std=0.05)  # make the pose matter
     return model.eval()
 

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from csg_lightning.video.checkpointing import enable_checkpointing, temporal_blocks
 from csg_lightning.video.edm import denoise, edm_loss_weight, edm_scalings, sample_sigmas
-from csg_lightning.video.parts import build_parts
+from csg_lightning.video.gradient_checkpointing import enable_checkpointing, temporal_blocks
 from csg_lightning.video.pose_injection import PoseGuidedUNet
 from csg_lightning.video.pose_net import PoseNet
+from csg_lightning.video.svd_parts import build_parts
 
 
 def _unet_inputs(b=2, f=3, seed=0):

@@ -32,7 +32,7 @@ def _batch(b=2, f=4, size=32, seed=0) -> dict:
 
 def test_tiny_model_overfits_one_batch():
     torch.manual_seed(0)
-    model = VideoGenerator(preset="tiny", ema_decay=0, cond_drop_prob=0.0)
+    model = VideoGenerator.from_preset("tiny", ema_decay=0, cond_drop_prob=0.0)
     batch = _batch()
 
     def fixed_loss():
@@ -55,7 +55,7 @@ def test_tiny_model_overfits_one_batch():
 
 
 def test_frozen_parts_get_no_gradients_and_stay_in_eval():
-    model = VideoGenerator(preset="tiny", ema_decay=0)
+    model = VideoGenerator.from_preset("tiny", ema_decay=0)
     model.train()
     assert not model.vae.training and not model.image_encoder.training
     loss = model.diffusion_loss(_batch())["loss"]
@@ -75,7 +75,7 @@ def test_condition_dropout_zeroes_clip_and_reference_together():
 
 def test_validation_loss_is_deterministic():
     torch.manual_seed(0)
-    model = VideoGenerator(preset="tiny", ema_decay=0).eval()
+    model = VideoGenerator.from_preset("tiny", ema_decay=0).eval()
     batch = _batch()
     a = model.diffusion_loss(batch, torch.Generator().manual_seed(3))["loss"]
     b = model.diffusion_loss(batch, torch.Generator().manual_seed(3))["loss"]

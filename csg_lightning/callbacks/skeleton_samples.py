@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from csg_lightning.callbacks.validation_samples import ValidationSampleCallback, sample_name
-from csg_lightning.io.audio import SAMPLE_RATE
-from csg_lightning.render.framing import frame_for, frame_size_of
+from csg_lightning.render.drawing_frame import frame_for, frame_size_of
 from csg_lightning.render.skeleton_video import write_skeleton_video
+from csg_lightning.timing import FPS, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +21,16 @@ class SkeletonSampleCallback(ValidationSampleCallback):
     """At the end of validation, sample the first validation batch's windows and save them as videos.
 
     The first ``num_samples`` items of validation batch 0 are cached once (on CPU) and reused at every
-    sampling, so videos of successive epochs are comparable. Every ``every_n_epochs`` epochs,
-    ``pl_module.sample_batch(batch, num_steps=..., guidance_scale=..., seed=...)`` generates the W
-    window frames after each item's prefix; the generated and the ground-truth window are drawn side
+    sampling, so videos of successive epochs are comparable. Every ``every_n_epochs`` epochs, the
+    module's :class:`~csg_lightning.pipelines.skeleton_pipeline.SkeletonPipeline` (``pl_module.pipeline()``,
+    run with the weights validation used: the EMA ones) generates the W window frames after each item's
+    prefix (``pipeline.sample_batch(batch, num_steps=..., guidance_scale=..., seed=...)``); the generated and the ground-truth window are drawn side
     by side (each panel ``size`` pixels high) with the window's audio muxed, written to
     ``<trainer.default_root_dir>/samples/epoch{E:03d}_step{S}_{clip_id}.mp4`` and logged to W&B as
     videos when the trainer has a ``WandbLogger``.
 
     Distributed runs: only global rank 0 samples and writes, and ``sample_batch`` is called on the
-    plain LightningModule (not the DDP wrapper), so no collective is involved and the other ranks
+    plain LightningModule's parts (not the DDP wrapper), so no collective is involved and the other ranks
     never wait on one. Set ``all_ranks=True`` when the model is sharded (FSDP), where every rank must
     take part in each forward; rank 0 still does all the writing.
 
@@ -38,7 +39,7 @@ class SkeletonSampleCallback(ValidationSampleCallback):
     ``width``/``height`` attributes or the module's ``hparams.frame_size`` (Stage 1 keeps it), and used
     when it holds the skeletons, else a square frame is fitted around both sequences.
 
-    ``canvas_size`` is passed to :func:`~csg_lightning.render.pose_drawing.draw_pose`: None (default) draws directly at the panel size
+    ``canvas_size`` is passed to :func:`~csg_lightning.skeleton.drawing.draw_pose`: None (default) draws directly at the panel size
     (fast, crisp one-pixel lines); 2160 reproduces MimicMotion's pose images (slower, faint when small).
     """
 
@@ -49,7 +50,7 @@ class SkeletonSampleCallback(ValidationSampleCallback):
         num_steps: int | None = None,
         guidance_scale: float | None = None,
         size: int = 256,
-        fps: int = 25,
+        fps: int = FPS,
         sample_rate: int = SAMPLE_RATE,
         frame_size: tuple[int, int] | None = None,
         seed: int = 0,
@@ -78,10 +79,9 @@ class SkeletonSampleCallback(ValidationSampleCallback):
 
     def sample_and_write(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[Path]:
         batch = {k: v.to(pl_module.device) if torch.is_tensor(v) else v for k, v in self._batch.items()}
-        with torch.no_grad():
-            keypoints, scores = pl_module.sample_batch(
-                batch, num_steps=self.num_steps, guidance_scale=self.guidance_scale, seed=self.seed
-            )
+        keypoints, scores = pl_module.pipeline().sample_batch(
+            batch, num_steps=self.num_steps, guidance_scale=self.guidance_scale, seed=self.seed
+        )
         if not trainer.is_global_zero:
             return []
         return self._write(trainer, pl_module, _to_numpy(keypoints), _to_numpy(scores))

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from csg_lightning.callbacks.validation_samples import ValidationSampleCallback, sample_name
-from csg_lightning.io.audio import SAMPLE_RATE
 from csg_lightning.io.mp4 import write_mp4
+from csg_lightning.timing import FPS, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +22,12 @@ class VideoSampleCallback(ValidationSampleCallback):
 
     The first ``num_samples`` items of validation batch 0 are cached once (on CPU) and reused, so
     samples of successive validations are comparable. ``pl_module.sample_batch(batch, num_steps=...,
-    seed=...)`` must return uint8 frames [B, F, H, W, 3]. Each video shows side by side, each panel
+    seed=...)`` (the module's :class:`~csg_lightning.pipelines.video_pipeline.VideoPipeline` with its EMA
+    weights) must return uint8 frames [B, F, H, W, 3]. Each video shows side by side, each panel
     ``panel_height`` pixels high: the reference image, the pose images, the generated frames and (with
     ``ground_truth``) the real frames, with the example's audio muxed. Written to
     ``<trainer.default_root_dir>/samples/step{S:07d}_{clip_id}.mp4`` and logged to W&B when the trainer
-    has a ``WandbLogger``. ``fps`` None: the datamodule's ``video_fps`` (25 / frame stride), else 25.
+    has a ``WandbLogger``. ``fps`` None: the datamodule's ``video_fps`` (FPS / frame stride), else ``timing.FPS``.
 
     Distributed runs: only global rank 0 samples and writes (``sample_batch`` runs on the plain module,
     no collective); ``all_ranks=True`` makes every rank sample (needed when the model is sharded, FSDP).
@@ -69,7 +70,7 @@ class VideoSampleCallback(ValidationSampleCallback):
     def write(self, trainer: pl.Trainer, generated: np.ndarray) -> list[Path]:
         """generated uint8 [B, F, H, W, 3] -> mp4 paths (one per item of the cached batch)."""
         batch, out_dir = self._batch, Path(trainer.default_root_dir) / "samples"
-        fps = self.fps or getattr(getattr(trainer, "datamodule", None), "video_fps", None) or 25
+        fps = self.fps or getattr(getattr(trainer, "datamodule", None), "video_fps", None) or FPS
         clip_ids = list(batch.get("clip_id", [f"sample{i}" for i in range(len(generated))]))
         paths = []
         for i, frames in enumerate(generated):

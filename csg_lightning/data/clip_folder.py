@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from csg_lightning.data.records import FPS, RecordError, check_record
-from csg_lightning.io.audio import MAX_AUDIO_SECONDS, SAMPLE_RATE, to_int16
+from csg_lightning.data.records import RecordError, check_record
+from csg_lightning.io.audio import MAX_AUDIO_SECONDS, to_int16
+from csg_lightning.timing import FPS, SAMPLE_RATE
 
 _FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 META_KEYS = ("clip_id", "speaker_id", "fps", "width", "height", "num_frames")

@@ -3,14 +3,16 @@
 Each example takes ``num_frames`` frames ``start, start + stride, ...`` of one clip and a reference
 frame of the same clip, decodes them with decord from the record's mp4 bytes (scaled while decoding
 so that the frame covers ``width`` x ``height``, then centre-cropped; keypoints follow the same map,
-see :class:`~csg_lightning.video.framing.CoverCrop`), draws the pose images on the fly with the
+see :class:`~csg_lightning.data.cover_crop.CoverCrop`), draws the pose images on the fly with the
 project's renderer (``draw_pose_sequence``, ``canvas_size=None``: drawn at the output size) and builds
-the hand masks at latent resolution (:mod:`~csg_lightning.video.hand_mask`).
+the hand masks at latent resolution (:mod:`~csg_lightning.data.hand_mask`).
 
 Training: start and reference frame are drawn from (seed, epoch, record index) (a resumed run sees
 the same examples); validation/test: from (seed, record index), never shuffled. Clips shorter than
 the span repeat their last frame. A record without video raises a ``RecordError`` naming the clip.
-Manifest checks, DDP/worker splitting, loaders and mid-epoch resume are those of
+The shard folder is read by the datamodule's :class:`~csg_lightning.data.shard_folder.ShardFolder`
+(``self.shards``: manifest checks, split URIs, streaming options, local or remote); DDP/worker
+splitting, loaders and mid-epoch resume are those of
 :class:`~csg_lightning.data.skeleton_audio.SkeletonAudioDataModule` (this class extends it).
 
 Batch (B = batch, F = num_frames, H x W = height x width, h x w = H/8 x W/8):
@@ -35,14 +37,13 @@ import torch
 from litdata import StreamingDataset
 from litdata.streaming.sampler import ChunkedIndex
 
+from csg_lightning.data.cover_crop import CoverCrop
+from csg_lightning.data.hand_mask import hand_mask
+from csg_lightning.data.latent_grid import LATENT_DOWNSAMPLE
 from csg_lightning.data.records import RecordError, check_record
-from csg_lightning.data.shards import SPLITS
 from csg_lightning.data.skeleton_audio import SkeletonAudioDataModule
 from csg_lightning.data.windows import choose_start, cut_window
-from csg_lightning.render.pose_drawing import draw_pose, draw_pose_sequence
-from csg_lightning.video.framing import CoverCrop
-from csg_lightning.video.hand_mask import hand_mask
-from csg_lightning.video.pose_net import DOWNSAMPLE
+from csg_lightning.skeleton.drawing import draw_pose, draw_pose_sequence
 
 
 def decode_video(video: bytes, indices: list[int], size: tuple[int, int] | None, where: str) -> np.ndarray:
@@ -87,8 +88,10 @@ class PoseVideoDataset(StreamingDataset):
         )  # fmt: skip
         if num_frames < 1 or frame_stride < 1:
             raise ValueError(f"num_frames and frame_stride must be >= 1, got {num_frames} and {frame_stride}")
-        if height % DOWNSAMPLE or width % DOWNSAMPLE:
-            raise ValueError(f"height and width must be multiples of {DOWNSAMPLE}, got {height} x {width}")
+        if height % LATENT_DOWNSAMPLE or width % LATENT_DOWNSAMPLE:
+            raise ValueError(
+                f"height and width must be multiples of {LATENT_DOWNSAMPLE}, got {height} x {width}"
+            )
         self.num_frames, self.frame_stride = num_frames, frame_stride
         self.height, self.width, self.random_examples = height, width, random_examples
         self.swap_rb, self.canvas_size = swap_rb, canvas_size
@@ -146,7 +149,7 @@ class PoseVideoDataset(StreamingDataset):
             ref_kp, ref_sc, self.width, self.height, (self.height, self.width), canvas_size=self.canvas_size,
             swap_rb=self.swap_rb,
         ).transpose(2, 0, 1)  # fmt: skip
-        mask = hand_mask(kp, sc, self.height, self.width, DOWNSAMPLE, **self.hand_options)
+        mask = hand_mask(kp, sc, self.height, self.width, LATENT_DOWNSAMPLE, **self.hand_options)
         return {
             "frames": torch.from_numpy(pixels[:-1].copy()),
             "reference": torch.from_numpy(pixels[-1].copy()),
@@ -177,7 +180,7 @@ class PoseVideoDataModule(SkeletonAudioDataModule):
         height, width: output size (multiples of 8).
         swap_rb: MimicMotion's pose colour order (keep True for MimicMotion weights).
         canvas_size: pose drawing canvas short side (None: draw at the output size, fast).
-        hand_min_mean, hand_min_score, hand_margin: hand-box rules (see ``video.hand_mask``).
+        hand_min_mean, hand_min_score, hand_margin: hand-box rules (see ``data.hand_mask``).
     """
 
     def __init__(
@@ -216,16 +219,16 @@ class PoseVideoDataModule(SkeletonAudioDataModule):
 
     @property
     def video_fps(self) -> float:
-        """Frame rate of the sampled frames (25 / frame_stride)."""
+        """Frame rate of the sampled frames (``timing.FPS`` / frame_stride)."""
         return self.fps / self.frame_stride
 
     def make_dataset(self, split: str) -> PoseVideoDataset | None:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        uri = self._split_dir(split)
+        """A fresh dataset of one split (None when the split is empty), over ``self.shards`` (the
+        :class:`~csg_lightning.data.shard_folder.ShardFolder` this datamodule holds)."""
+        uri = self.shards.split_uri(split)
         if uri is None:
             return None
-        if not self.manifest["splits"][split].get("has_video", True):
+        if not self.shards.split_info(split).get("has_video", True):
             raise RecordError(
                 f"{self.data_dir}: the {split} split has no video (manifest has_video=false); the pose-video "
                 "datamodule needs shards of clips with video.mp4"
@@ -235,6 +238,5 @@ class PoseVideoDataModule(SkeletonAudioDataModule):
             uri, num_frames=self.num_frames, frame_stride=self.frame_stride, height=self.height,
             width=self.width, random_examples=train, shuffle=self.shuffle and train, seed=self.seed,
             swap_rb=self.swap_rb, canvas_size=self.canvas_size, hand_options=self.hand_options,
-            drop_last=self.drop_last if train else None, cache_dir=self.cache_dir,
-            max_cache_size=self.max_cache_size,
+            drop_last=self.drop_last if train else None, **self.shards.streaming_options(),
         )  # fmt: skip

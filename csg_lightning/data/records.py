@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from csg_lightning.io.audio import SAMPLE_RATE
 from csg_lightning.skeleton.layout import NUM_KEYPOINTS
+from csg_lightning.timing import FPS, SAMPLES_PER_FRAME
 
-FPS = 25
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 RECORD_FIELDS = ("clip_id", "speaker_id", "fps", "width", "height", "keypoints", "scores", "audio", "video")
 
 

@@ -27,11 +27,11 @@ import numpy as np
 
 from csg_lightning.data.clip_folder import list_clip_folders, read_clip, read_meta
 from csg_lightning.data.normalization import STATS_FILENAME
-from csg_lightning.data.records import FPS, SAMPLES_PER_FRAME, RecordError
+from csg_lightning.data.records import RecordError
 from csg_lightning.data.stats import compute_stats, save_stats
 from csg_lightning.io.atomic import atomic_path
-from csg_lightning.io.audio import SAMPLE_RATE
 from csg_lightning.skeleton.layout import NUM_KEYPOINTS
+from csg_lightning.timing import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
 SPLITS = ("train", "val", "test")
 MANIFEST_FILENAME = "manifest.json"

@@ -20,43 +20,25 @@ DDP litdata drops the remainder so every rank gets the same number of records).
 
 from __future__ import annotations
 
-import copy
-import io
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
-from litdata import StreamingDataLoader, StreamingDataset
+from litdata import StreamingDataset
 from litdata.streaming.sampler import ChunkedIndex
 
-from csg_lightning.data.normalization import STATS_FILENAME, load_stats, local_features, normalize
-from csg_lightning.data.records import FPS, SAMPLES_PER_FRAME, check_record
-from csg_lightning.data.shards import FORMAT, MANIFEST_FILENAME, SPLIT_MARKER, SPLITS, ShardDirError
+from csg_lightning.data.normalization import local_features, normalize
+from csg_lightning.data.records import check_record
+from csg_lightning.data.resumable_loader import ResumableStreamingDataLoader
+from csg_lightning.data.shard_folder import ShardFolder
+from csg_lightning.data.shards import SPLITS, ShardDirError
 from csg_lightning.data.windows import choose_start, cut_window
-from csg_lightning.io.audio import SAMPLE_RATE
 from csg_lightning.skeleton.local import CONFIDENCE_THRESHOLD, local_confidence
+from csg_lightning.timing import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
-
-def _is_remote(uri: str) -> bool:
-    return "://" in uri and not uri.startswith("file://")
-
-
-def _join(base: str, name: str) -> str:
-    return f"{base.rstrip('/')}/{name}" if _is_remote(base) else str(Path(base) / name)
-
-
-def _read_bytes(uri: str) -> bytes:
-    """Bytes of a local file or (through fsspec) a remote object; FileNotFoundError if absent."""
-    if _is_remote(uri):
-        import fsspec
-
-        with fsspec.open(uri, "rb") as fh:
-            return fh.read()
-    return Path(uri.removeprefix("file://")).read_bytes()
+__all__ = ["ClipWindowDataset", "ResumableStreamingDataLoader", "SkeletonAudioDataModule"]
 
 
 class ClipWindowDataset(StreamingDataset):
@@ -137,62 +119,6 @@ class ClipWindowDataset(StreamingDataset):
         }
 
 
-class ResumableStreamingDataLoader(StreamingDataLoader):
-    """A ``StreamingDataLoader`` that resumes exactly under Lightning: mid-epoch and every epoch after.
-
-    Three gaps of litdata's loader (0.2.x) under Lightning's fit loop, closed here:
-
-    - Lightning restores a stateful train loader itself (fit loop "combined_loader" state) and the
-      datamodule restores it too; litdata's ``load_state_dict`` is not idempotent (it advances its
-      worker cycle each call), so a second identical load before iterating is a no-op.
-    - ``load_state_dict`` sets ``restore``, which makes ``__iter__`` replay the loaded position
-      instead of starting a new epoch; litdata clears it only when the iterator runs to exhaustion.
-      Lightning stops a sized loader after ``len(loader)`` batches without asking for the end, so
-      ``restore`` stayed set and every later epoch replayed the interrupted epoch (its rest, or all
-      of it: same epoch number, so same order and window starts). Here the resumed pass is the
-      first ``__iter__`` after a load; the one after it starts a new epoch whether or not the
-      resumed pass was drained.
-    - ``StreamingDataset.load_state_dict`` does not set the dataset's ``current_epoch`` and
-      ``set_epoch`` ignores calls while a state is loaded, so with workers (where the main-process
-      copy never iterates) a checkpoint taken inside the resumed epoch recorded a stale epoch
-      (the dataset's initial 1); a resume from that checkpoint then used that epoch's order and
-      windows. Loading restores the dataset's epoch from the state.
-    """
-
-    _loaded_state: dict | None = None
-    _restore_started = False  # a pass of the resumed epoch has begun since the last load
-
-    def load_state_dict(self, obj: dict[str, Any]) -> None:
-        if self._loaded_state is not None and obj == self._loaded_state:
-            return
-        super().load_state_dict(obj)
-        dataset_state = obj.get("dataset")
-        if isinstance(self.dataset, StreamingDataset) and isinstance(dataset_state, Mapping):
-            self.dataset.current_epoch = int(dataset_state["current_epoch"])
-        if self.restore and _epoch_consumed(obj, self.dataset):
-            # saved at an epoch's end (epoch-end checkpoints, the final one, SIGTERM after the last
-            # batch): nothing of it is left to replay, the next pass is the next epoch
-            self.restore = False
-        self._loaded_state = copy.deepcopy(obj)
-        self._restore_started = False
-
-    def __iter__(self):
-        # A generator: this runs when the first batch is asked for, as litdata's own __iter__ does.
-        self._loaded_state = None  # once iteration starts, a later load is a new resume
-        if self.restore and self._restore_started:
-            self.restore = False  # the resumed epoch had its pass: this one is a new epoch
-        self._restore_started = self.restore
-        yield from super().__iter__()
-
-
-def _epoch_consumed(state: Mapping[str, Any], dataset) -> bool:
-    """Whether a loader state was taken after the last sample of its epoch (on this rank)."""
-    try:
-        return int(state["num_samples_yielded"]) >= len(dataset)
-    except (KeyError, TypeError, ValueError):
-        return False
-
-
 class SkeletonAudioDataModule(LightningDataModule):
     """Streams ``DST/{train,val,test}`` written by ``csg-data shard`` (local path or s3://... URI).
 
@@ -233,58 +159,26 @@ class SkeletonAudioDataModule(LightningDataModule):
         self.pin_memory, self.persistent_workers = pin_memory, persistent_workers
         self.cache_dir, self.max_cache_size = cache_dir, max_cache_size
         self.fps, self.sample_rate, self.samples_per_frame = FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
-        self._manifest: dict | None = None
-        self._stats: dict[str, np.ndarray] | None = None
+        self.shards = ShardFolder(self.data_dir, cache_dir=cache_dir, max_cache_size=max_cache_size)
         self.datasets: dict[str, ClipWindowDataset] = {}
         self._train_loader: ResumableStreamingDataLoader | None = None
         self._pending_state: dict | None = None
 
-    # -- shard dir metadata -------------------------------------------------------------------
+    # -- shard folder metadata (read by self.shards) ----------------------------------------------
     @property
     def manifest(self) -> dict:
         """``DST/manifest.json``; raises ShardDirError when the shard dir is incomplete."""
-        if self._manifest is None:
-            uri = _join(self.data_dir, MANIFEST_FILENAME)
-            try:
-                manifest = json.loads(_read_bytes(uri))
-            except FileNotFoundError as err:
-                raise ShardDirError(
-                    f"{self.data_dir}: no {MANIFEST_FILENAME}, so the shard dir is incomplete "
-                    "or not a shard dir. "
-                    "Run (or re-run) `csg-data shard SRC DST`."
-                ) from err
-            if manifest.get("format") != FORMAT or not manifest.get("complete"):
-                raise ShardDirError(f"{uri}: not a complete {FORMAT} manifest")
-            if manifest.get("fps") != FPS or manifest.get("sample_rate") != SAMPLE_RATE:
-                raise ShardDirError(
-                    f"{uri}: fps/sample_rate {manifest.get('fps')}/{manifest.get('sample_rate')}, "
-                    f"expected {FPS}/{SAMPLE_RATE}"
-                )
-            self._manifest = manifest
-        return self._manifest
-
-    def _all_stats(self) -> dict[str, np.ndarray]:
-        if self._stats is None:
-            uri = _join(self.data_dir, STATS_FILENAME)
-            try:
-                self._stats = load_stats(io.BytesIO(_read_bytes(uri)))
-            except FileNotFoundError as err:
-                raise ShardDirError(
-                    f"{uri}: missing; re-run `csg-data shard SRC DST` to finish the shard dir"
-                ) from err
-        return self._stats
+        return self.shards.manifest
 
     @property
     def stats(self) -> dict[str, np.ndarray]:
         """Normalisation statistics of the train split: {"mean": [246], "std": [246]} (float32)."""
-        s = self._all_stats()
-        return {"mean": s["mean"].copy(), "std": s["std"].copy()}
+        return self.shards.stats
 
     @property
     def default_reference(self) -> tuple[np.ndarray, np.ndarray]:
         """A typical confident train frame: (keypoints float32 [134, 2], scores float32 [134])."""
-        s = self._all_stats()
-        return s["reference_keypoints"].copy(), s["reference_scores"].copy()
+        return self.shards.default_reference
 
     @property
     def length(self) -> int:
@@ -292,33 +186,9 @@ class SkeletonAudioDataModule(LightningDataModule):
         return self.num_prefix + self.window
 
     # -- datasets -------------------------------------------------------------------------------
-    def _split_dir(self, split: str) -> str | None:
-        """URI of a complete, non-empty split, None for an empty one; raises for an incomplete one."""
-        info = self.manifest["splits"].get(split)
-        if info is None:
-            raise ShardDirError(
-                f"{self.data_dir}: manifest has no split {split!r} (splits: {list(self.manifest['splits'])})"
-            )
-        if info["num_records"] == 0:
-            return None
-        uri = _join(self.data_dir, split)
-        try:
-            marker = json.loads(_read_bytes(_join(uri, SPLIT_MARKER)))
-        except FileNotFoundError as err:
-            raise ShardDirError(
-                f"{uri}: no {SPLIT_MARKER}; the split is incomplete. Re-run `csg-data shard`."
-            ) from err
-        if marker.get("num_records") != info["num_records"]:
-            raise ShardDirError(
-                f"{uri}: {SPLIT_MARKER} disagrees with {MANIFEST_FILENAME}; re-shard into a new dir"
-            )
-        return uri
-
     def make_dataset(self, split: str) -> ClipWindowDataset | None:
         """A fresh dataset of one split (None when the split is empty)."""
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        uri = self._split_dir(split)
+        uri = self.shards.split_uri(split)
         if uri is None:
             return None
         train = split == "train"
@@ -331,8 +201,7 @@ class SkeletonAudioDataModule(LightningDataModule):
             shuffle=self.shuffle and train,
             seed=self.seed,
             drop_last=self.drop_last if train else None,
-            cache_dir=self.cache_dir,
-            max_cache_size=self.max_cache_size,
+            **self.shards.streaming_options(),
         )
 
     def setup(self, stage: str | None = None) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from csg_lightning.data.records import SAMPLES_PER_FRAME
 from csg_lightning.io.audio import to_float
+from csg_lightning.timing import SAMPLES_PER_FRAME
 
 
 def choose_start(num_frames: int, length: int, rng: np.random.Generator | None) -> int:

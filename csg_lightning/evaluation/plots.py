@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 from csg_lightning.io.atomic import atomic_path  # noqa: E402
 from csg_lightning.metrics.beat_consistency import motion_speed  # noqa: E402
 from csg_lightning.skeleton.layout import SkeletonLayout  # noqa: E402
+from csg_lightning.timing import FPS  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
@@ -41,7 +42,7 @@ def plot_bc_distribution(window_scores: dict[str, np.ndarray], path: Path) -> Pa
     return _save(fig, path)
 
 
-def speed_spectrum(keypoints: np.ndarray, scores: np.ndarray, fps: int = 25) -> tuple[np.ndarray, np.ndarray]:
+def speed_spectrum(keypoints: np.ndarray, scores: np.ndarray, fps: int = FPS) -> tuple[np.ndarray, np.ndarray]:
     """Windows [N, T, 134, 2] -> (frequencies [F] Hz, mean power spectrum [F]) of the upper-body + hand speed."""
     spectra = []
     for kp, sc in zip(keypoints, scores, strict=True):
@@ -51,7 +52,7 @@ def speed_spectrum(keypoints: np.ndarray, scores: np.ndarray, fps: int = 25) -> 
     return np.fft.rfftfreq(keypoints.shape[1], 1 / fps), np.mean(spectra, axis=0)
 
 
-def plot_speed_spectra(rows: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, fps: int = 25) -> Path:
+def plot_speed_spectra(rows: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, fps: int = FPS) -> Path:
     """{row: (keypoints [N, T, 134, 2], scores [N, T, 134])} -> log power spectra of keypoint speed."""
     fig, ax = plt.subplots(figsize=(7, 4))
     spectra = {name: speed_spectrum(kp, sc, fps) for name, (kp, sc) in rows.items()}
@@ -69,7 +70,7 @@ def plot_speed_spectra(rows: dict[str, tuple[np.ndarray, np.ndarray]], path: Pat
     return _save(fig, path)
 
 
-def plot_trajectories(gt: np.ndarray, model: np.ndarray, path: Path, fps: int = 25) -> Path:
+def plot_trajectories(gt: np.ndarray, model: np.ndarray, path: Path, fps: int = FPS) -> Path:
     """One window of ground truth and model keypoints [T, 134, 2]: wrist and nose x / y over time."""
     points = {"right wrist": SkeletonLayout.RIGHT_WRIST, "left wrist": SkeletonLayout.LEFT_WRIST,
               "nose": SkeletonLayout.NOSE}  # fmt: skip

@@ -23,7 +23,7 @@ from csg_lightning.evaluation.windows import collect_windows, train_pool
 from csg_lightning.metrics.fgd import SkeletonClipFeatures
 from csg_lightning.metrics.gesture_suite import METRIC_NAMES, GestureMetrics
 from csg_lightning.models.fgd_autoencoder_module import load_fgd_encoder
-from csg_lightning.models.long_generation import savgol_smooth
+from csg_lightning.timing import SAMPLES_PER_FRAME
 
 log = logging.getLogger(__name__)
 ROWS = ("model", "ground_truth", "mean_pose", "random_clip", "shuffled_audio")
@@ -68,7 +68,7 @@ def evaluate_skeleton(
 
     ``fgd_ckpt``: an ``FGDAutoencoderModule`` checkpoint (``experiments/eval/fgd_autoencoder.yaml``).
     ``num_steps`` / ``guidance_scale``: sampling settings (None: the checkpoint's). ``smooth``: apply the
-    Savitzky-Golay filter (window 11, order 2) that ``SkeletonDiffusion.generate`` applies to its output to
+    Savitzky-Golay filter (window 11, order 2) that ``SkeletonPipeline`` applies to its output to
     the model rows too, so the scores describe what generation delivers. Returns the report
     dict ({row: {metric: value}, "meta": {...}}) that is also written to ``out_dir/report.json``.
     """
@@ -76,10 +76,10 @@ def evaluate_skeleton(
     torch.manual_seed(seed)
     out_dir, data_dir = Path(out_dir), str(data_dir)
     model = _load_model(ckpt, device)
-    window, prefix = model.hparams.get("window_frames"), model.hparams.get("prefix_frames")
+    window, prefix = model.window_frames, model.prefix_frames
     if window is None or prefix is None:
-        raise ValueError(f"{ckpt}: hparams window_frames/prefix_frames are unset (not a trained checkpoint?)")
-    window, prefix = int(window), int(prefix)
+        raise ValueError(f"{ckpt}: the window/prefix lengths are unset (not a trained checkpoint?)")
+    pipeline = model.pipeline()  # the checkpoint's state_dict holds the EMA weights
     encoder, fgd_stats = load_fgd_encoder(fgd_ckpt)
     features = SkeletonClipFeatures(encoder, fgd_stats)
     if window < features.clip_frames:
@@ -92,13 +92,11 @@ def evaluate_skeleton(
     pool = train_pool(data_dir, window, prefix, pool_size, seed)
     rng = np.random.default_rng(seed)
     shuffled = baselines.roll_audio(batches) if num_windows > 1 else None
-    spf = 16000 // 25
+    spf = SAMPLES_PER_FRAME
 
     def sample(batch: dict, i: int):
-        kp, sc = model.sample_batch(batch, num_steps, guidance_scale, seed=seed + i)
-        if smooth:
-            kp = torch.from_numpy(np.stack([savgol_smooth(k, 11, 2) for k in kp.cpu().numpy()]))
-        return kp, sc
+        kp, sc = pipeline.sample_batch(batch, num_steps, guidance_scale, seed=seed + i)
+        return (pipeline.smooth(kp) if smooth else kp), sc
 
     def predict(row: str, i: int, batch: dict):
         if row == "model":
@@ -146,10 +144,8 @@ def evaluate_skeleton(
         "window_frames": window,
         "prefix_frames": prefix,
         "fgd_clip_frames": features.clip_frames,
-        "num_steps": int(num_steps if num_steps is not None else model.hparams.num_inference_steps),
-        "guidance_scale": float(
-            guidance_scale if guidance_scale is not None else model.hparams.guidance_scale
-        ),
+        "num_steps": int(num_steps if num_steps is not None else model.diffusion.num_inference_steps),
+        "guidance_scale": float(guidance_scale if guidance_scale is not None else model.guider.scales(1)[0]),
         "seed": seed,
         "savgol_smoothing": smooth,
         "plots": [p.name for p in plots.values()],

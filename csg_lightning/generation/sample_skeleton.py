@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from csg_lightning.io.atomic import atomic_path
-from csg_lightning.io.audio import SAMPLE_RATE, read_audio
+from csg_lightning.io.audio import read_audio
 from csg_lightning.io.validation import (
     InputError,
     check_device,
@@ -33,10 +33,10 @@ from csg_lightning.io.validation import (
     int_at_least,
     load_skeleton_npz,
 )
-from csg_lightning.render.framing import content_frame, frame_holds, frame_size_of
+from csg_lightning.render.drawing_frame import content_frame, frame_holds, frame_size_of
 from csg_lightning.render.skeleton_video import write_skeleton_video
+from csg_lightning.timing import FPS, SAMPLE_RATE
 
-FPS = 25
 MIN_VIDEO_SIZE = 16  # pixels: the smallest --size
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, FileNotFoundError) as err:
         raise SystemExit(f"sample-skeleton: --ckpt: {err}") from None
     model.to(_device(args.device)).eval()
-    keypoints, scores = model.generate(
+    pipeline = model.pipeline()  # the checkpoint's state_dict holds the EMA weights
+    keypoints, scores = pipeline(
         audio, ref_keypoints, ref_scores, num_steps=args.steps, guidance_scale=args.guidance, seed=args.seed
     )
     width, height = _frame_size(args, model, keypoints, scores)

@@ -12,8 +12,8 @@ import torchaudio.functional as AF
 
 from csg_lightning.io.atomic import atomic_path
 from csg_lightning.io.validation import InputError, check_input_file
+from csg_lightning.timing import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
 MAX_AUDIO_SECONDS = 3600.0  # longest speech input accepted (1 hour); longer files are refused before decoding
 _VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi"}
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-from csg_lightning.models.fusion import FUSIONS, AudioConditioning, ConcatFusion
+from csg_lightning.models.fusion import AudioConditioning, AudioFusion, ConcatFusion
 from csg_lightning.models.timestep import TimestepEmbedding, sinusoidal_embedding
 from csg_lightning.models.transformer_block import TransformerBlock
+from csg_lightning.skeleton.local import NUM_LOCAL_FEATURES
 
 TIMESTEP_CONDITIONINGS = ("token", "adaln")
 
@@ -21,56 +24,53 @@ class SkeletonDenoiser(nn.Module):
     - ``drop_audio`` [B] bool: replace the audio by the learned null embedding (CFG).
     Output: [B, W, F] (prefix outputs are discarded).
 
-    ``fusion='concat'`` (paper): per frame Linear(F->D) of the pose concatenated with the
-    projected audio token, MLP back to D. ``fusion='cross_attention'``: pose tokens attend to the
-    audio token sequence in every block. ``timestep_conditioning='token'`` (paper) prepends one
-    timestep token; ``'adaln'`` modulates every block's norms by the timestep embedding.
+    ``audio_dim`` is the audio encoder's ``output_dim`` (given by ``SkeletonDiffusion``, which builds
+    the denoiser as ``denoiser(audio_dim)``; the YAML gives the rest,
+    ``experiments/components/skeleton/denoiser/*.yaml``). ``fusion``: an :class:`AudioFusion` class,
+    built as ``fusion(width, num_heads, dropout)`` (``ConcatFusion``: the paper's;
+    ``CrossAttentionFusion``: audio attended in every block). ``timestep_conditioning='token'``
+    (paper) prepends one timestep token; ``'adaln'`` modulates every block's norms by it.
     """
 
     def __init__(
         self,
         audio_dim: int,
-        feature_dim: int = 246,
+        feature_dim: int = NUM_LOCAL_FEATURES,
         width: int = 256,
         depth: int = 4,
         num_heads: int = 4,
         ff_dim: int = 1024,
         dropout: float = 0.1,
-        fusion: str = "concat",
+        fusion: Callable[[int, int, float], AudioFusion] = ConcatFusion,
         timestep_conditioning: str = "token",
         cond_drop_prob: float = 0.1,
     ) -> None:
         super().__init__()
-        if fusion not in FUSIONS:
-            raise ValueError(f"model.fusion: expected one of {FUSIONS}, got {fusion!r}")
+        if not callable(fusion):
+            raise ValueError(f"denoiser.fusion: expected an AudioFusion class, got {fusion!r}")
         if timestep_conditioning not in TIMESTEP_CONDITIONINGS:
             raise ValueError(
-                f"model.timestep_conditioning: expected one of {TIMESTEP_CONDITIONINGS}, "
+                f"denoiser.timestep_conditioning: expected one of {TIMESTEP_CONDITIONINGS}, "
                 f"got {timestep_conditioning!r}"
             )
-        self.fusion_kind = fusion
         self.timestep_kind = timestep_conditioning
         self.width = width
         self.pose_in = nn.Linear(feature_dim, width)
         self.audio = AudioConditioning(audio_dim, width, cond_drop_prob)
-        self.fusion = ConcatFusion(width) if fusion == "concat" else None
+        self.fusion = fusion(width, num_heads, dropout)
+        if not isinstance(self.fusion, AudioFusion):
+            raise ValueError(f"denoiser.fusion: {type(self.fusion).__name__} is not an AudioFusion")
         self.segment = nn.Embedding(2, width)  # 0 = clean prefix frame, 1 = noisy window frame
         self.timestep = TimestepEmbedding(width)
+        adaln = timestep_conditioning == "adaln"
         self.blocks = nn.ModuleList(
             [
-                TransformerBlock(
-                    width,
-                    num_heads,
-                    ff_dim,
-                    dropout,
-                    cross_attention=fusion == "cross_attention",
-                    adaln=timestep_conditioning == "adaln",
-                )
+                TransformerBlock(width, num_heads, ff_dim, dropout, audio_layer=self.fusion.block_layer, adaln=adaln)
                 for _ in range(depth)
             ]
         )
-        self.norm_out = nn.LayerNorm(width, elementwise_affine=timestep_conditioning != "adaln")
-        if timestep_conditioning == "adaln":
+        self.norm_out = nn.LayerNorm(width, elementwise_affine=not adaln)
+        if adaln:
             self.out_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
             nn.init.zeros_(self.out_modulation[1].weight)
             nn.init.zeros_(self.out_modulation[1].bias)
@@ -93,12 +93,8 @@ class SkeletonDenoiser(nn.Module):
         pos = sinusoidal_embedding(positions, self.width).to(x.dtype)
         segment = self.segment((positions >= num_prefix).long())
         audio_tokens = self.audio(audio, drop_audio, num_prefix)
-        h = self.pose_in(x)
-        context = None
-        if self.fusion is not None:
-            h = self.fusion(h, audio_tokens)
-        else:
-            context = audio_tokens + pos
+        h = self.fusion.fuse_input(self.pose_in(x), audio_tokens)
+        context = self.fusion.context(audio_tokens, pos)
         h = h + pos + segment
         t_emb = self.timestep(timesteps)  # [B, D]
         cond = None

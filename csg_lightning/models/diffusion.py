@@ -18,7 +18,11 @@ PREDICTION_TYPES = ("sample", "epsilon", "v_prediction")
 
 
 class DiffusionProcess:
-    """Noise schedule, training targets and samplers for one prediction type (not an nn.Module)."""
+    """Noise schedule, training targets and samplers for one prediction type (not an nn.Module).
+
+    Built from the YAML (``experiments/components/skeleton/diffusion/*.yaml``); ``num_inference_steps``
+    and ``eta`` are the sampler's defaults (the pipeline's ``num_steps`` overrides the former).
+    """
 
     def __init__(
         self,
@@ -27,12 +31,16 @@ class DiffusionProcess:
         prediction_type: str = "sample",
         sampler: str = "DDIMScheduler",
         sampler_kwargs: dict[str, Any] | None = None,
+        num_inference_steps: int = 25,
+        eta: float = 0.0,
     ) -> None:
         if prediction_type not in PREDICTION_TYPES:
             raise ValueError(
-                f"model.prediction_type: expected one of {PREDICTION_TYPES}, got {prediction_type!r}"
+                f"diffusion.prediction_type: expected one of {PREDICTION_TYPES}, got {prediction_type!r}"
             )
         self.prediction_type = prediction_type
+        self.num_inference_steps = int(num_inference_steps)
+        self.eta = float(eta)
         self.train_scheduler = DDPMScheduler(
             num_train_timesteps=num_train_timesteps,
             beta_schedule=beta_schedule,
@@ -86,6 +94,6 @@ class DiffusionProcess:
         cls = getattr(diffusers, name, None)
         if cls is None or not hasattr(cls, "from_config"):
             raise ValueError(
-                f"model.sampler: '{name}' is not a diffusers scheduler class (e.g. DDIMScheduler)"
+                f"diffusion.sampler: '{name}' is not a diffusers scheduler class (e.g. DDIMScheduler)"
             )
         return cls.from_config(self.train_scheduler.config, **{**self.sampler_kwargs, **kwargs})

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-FPS = 25
-SAMPLE_RATE = 16000
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
+from csg_lightning.timing import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+
+__all__ = ["FPS", "SAMPLES_PER_FRAME", "SAMPLE_RATE", "interpolate_to_frames", "num_frames_for"]
 
 
 def num_frames_for(num_samples: int, sample_rate: int = SAMPLE_RATE, fps: int = FPS) -> int:

@@ -41,3 +41,34 @@ def part_losses(
         feats = slice(2 * points.start, 2 * points.stop)
         out[name] = masked_mse(prediction[..., feats], target[..., feats], mask[..., points])
     return out
+
+
+class DiffusionLoss:
+    """The Stage-1 training loss: masked MSE on the diffusion target (+ ``velocity_weight`` x the masked
+    MSE of the frame-to-frame differences of the predicted x0). Built from the YAML
+    (``experiments/components/skeleton/loss/*.yaml``).
+
+    __call__(prediction, target, mask, predicted_x0=None, x0=None) -> {"loss", "loss_target",
+    "loss_body", "loss_face", "loss_hands"[, "loss_velocity"]}; ``predicted_x0`` / ``x0`` are needed only
+    when ``needs_x0`` (velocity_weight > 0).
+    """
+
+    def __init__(self, velocity_weight: float = 0.0) -> None:
+        self.velocity_weight = float(velocity_weight)
+
+    @property
+    def needs_x0(self) -> bool:
+        return self.velocity_weight > 0
+
+    def __call__(self, prediction, target, mask, predicted_x0=None, x0=None) -> dict[str, torch.Tensor]:
+        losses = {"loss_target": masked_mse(prediction, target, mask)}
+        losses.update({f"loss_{k}": v for k, v in part_losses(prediction, target, mask).items()})
+        loss = losses["loss_target"]
+        if self.needs_x0:
+            losses["loss_velocity"] = velocity_mse(predicted_x0, x0, mask)
+            loss = loss + self.velocity_weight * losses["loss_velocity"]
+        losses["loss"] = loss
+        return losses
+
+    def __repr__(self) -> str:
+        return f"DiffusionLoss(velocity_weight={self.velocity_weight})"

@@ -1,8 +1,10 @@
-"""Linear warm-up then cosine decay, as a per-step multiplier for ``LambdaLR``."""
+"""Linear warm-up then cosine decay (:class:`WarmupCosineLR`), and AdamW's weight-decay parameter groups."""
 
 from __future__ import annotations
 
 import math
+
+import torch
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int | None, min_ratio: float = 0.1) -> float:
@@ -16,30 +18,30 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int | None, min_rat
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def adamw_warmup_cosine(
-    params,
-    lr: float,
-    weight_decay: float,
-    warmup_steps: int,
-    min_lr_ratio: float,
-    total_steps: float | int | None,
-) -> dict:
-    """AdamW (no weight decay on biases and norms, i.e. tensors with < 2 dims) with a per-step
-    :func:`warmup_cosine` schedule, in the dict form ``configure_optimizers`` returns.
+class WarmupCosineLR(torch.optim.lr_scheduler.LambdaLR):
+    """``LambdaLR`` with the :func:`warmup_cosine` multiplier, stepped per optimizer step.
 
-    ``total_steps`` is usually ``trainer.estimated_stepping_batches`` (inf / None: no decay).
+    ``total_steps`` None: the LightningModule sets it to ``trainer.estimated_stepping_batches`` (inf or
+    unknown: no decay). Built from the YAML as an ``LRSchedulerCallable`` (``lr_scheduler:`` of the model).
     """
-    import torch
 
+    def __init__(self, optimizer, warmup_steps: int = 500, min_lr_ratio: float = 0.1,
+                 total_steps: int | None = None) -> None:  # fmt: skip
+        self.warmup_steps, self.min_lr_ratio = int(warmup_steps), float(min_lr_ratio)
+        self.total_steps = total_steps
+        super().__init__(optimizer, lambda s: warmup_cosine(s, self.warmup_steps, self.total_steps, self.min_lr_ratio))
+
+    def set_total_steps(self, total_steps: float | int | None) -> None:
+        """Fill ``total_steps`` when unset (``trainer.estimated_stepping_batches``; inf / None: no decay)."""
+        if self.total_steps is None and total_steps is not None and math.isfinite(total_steps):
+            self.total_steps = int(total_steps)
+
+
+def weight_decay_groups(params) -> list[dict]:
+    """Trainable parameters as two optimizer groups: tensors with >= 2 dims (the optimizer's weight decay)
+    and biases / norms (< 2 dims, no weight decay)."""
     params = [p for p in params if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-        ],
-        lr=lr,
-    )
-    total = int(total_steps) if total_steps is not None and math.isfinite(total_steps) else None
-    warmup, ratio = int(warmup_steps), float(min_lr_ratio)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warmup, total, ratio))
-    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+    return [
+        {"params": [p for p in params if p.dim() >= 2]},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]

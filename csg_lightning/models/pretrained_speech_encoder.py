@@ -35,7 +35,7 @@ class PretrainedSpeechEncoder(nn.Module):
             self.model = AutoModel.from_pretrained(path_or_hub_id)
         except OSError as err:
             raise OSError(
-                f"PretrainedSpeechEncoder: could not load '{path_or_hub_id}' (model.audio_encoder_path). "
+                f"PretrainedSpeechEncoder: could not load '{path_or_hub_id}' (audio_encoder.init_args.path_or_hub_id). "
                 "Expected a local folder written by save_pretrained (config.json + weights) or a hub id "
                 "in the local cache."
             ) from err

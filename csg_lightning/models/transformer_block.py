@@ -1,6 +1,8 @@
-"""Pre-norm transformer block on PyTorch SDPA, with optional cross-attention and AdaLN modulation."""
+"""Pre-norm transformer block on PyTorch SDPA, with an optional audio layer (from the fusion) and AdaLN."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +39,10 @@ def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torc
 
 
 class TransformerBlock(nn.Module):
-    """x [B, T, D] -> [B, T, D]: self-attention, optional cross-attention to ``context``, feed-forward.
+    """x [B, T, D] -> [B, T, D]: self-attention, an optional audio layer, feed-forward.
+
+    ``audio_layer`` (a fusion's ``block_layer``) builds the layer applied after self-attention as
+    ``x + layer(x, context)`` (e.g. cross-attention to the audio tokens); None or returning None: no layer.
 
     With ``adaln=True`` the block takes a conditioning vector ``cond`` [B, D] (the timestep
     embedding) that sets per-channel shift/scale/gate of the self-attention and feed-forward
@@ -50,17 +55,14 @@ class TransformerBlock(nn.Module):
         num_heads: int,
         ff_dim: int,
         dropout: float = 0.1,
-        cross_attention: bool = False,
+        audio_layer: Callable[[], nn.Module | None] | None = None,
         adaln: bool = False,
     ) -> None:
         super().__init__()
         self.adaln = adaln
         self.norm1 = nn.LayerNorm(width, elementwise_affine=not adaln)
         self.attn = Attention(width, num_heads, dropout)
-        self.cross = None
-        if cross_attention:
-            self.norm_cross = nn.LayerNorm(width)
-            self.cross = Attention(width, num_heads, dropout)
+        self.audio_layer = audio_layer() if audio_layer is not None else None
         self.norm2 = nn.LayerNorm(width, elementwise_affine=not adaln)
         self.ff = nn.Sequential(
             nn.Linear(width, ff_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_dim, width)
@@ -81,10 +83,10 @@ class TransformerBlock(nn.Module):
             x = x + gate1[:, None] * self.drop(self.attn(_modulate(self.norm1(x), shift1, scale1)))
         else:
             x = x + self.drop(self.attn(self.norm1(x)))
-        if self.cross is not None:
+        if self.audio_layer is not None:
             if context is None:
-                raise ValueError("TransformerBlock: cross_attention=True needs `context` [B, S, D]")
-            x = x + self.drop(self.cross(self.norm_cross(x), context))
+                raise ValueError("TransformerBlock: its audio layer needs `context` [B, S, D]")
+            x = x + self.drop(self.audio_layer(x, context))
         if self.adaln:
             x = x + gate2[:, None] * self.drop(self.ff(_modulate(self.norm2(x), shift2, scale2)))
         else:

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from csg_lightning.io.validation import InputError, MissingInputError
-from csg_lightning.pose.estimator import PersonPose, PoseEstimator
+from csg_lightning.pose.estimator import PersonPose, PoseEstimator, top_down_people
 
 log = logging.getLogger(__name__)
 
@@ -295,19 +295,7 @@ class DWPoseONNX(PoseEstimator):
         return out
 
     def estimate(self, frames: list[np.ndarray]) -> list[list[PersonPose]]:
-        people: list[list[PersonPose]] = [[] for _ in frames]
-        jobs = []  # (frame index, box, score)
+        detections = []
         for start in range(0, len(frames), self.batch_size):
-            chunk = frames[start : start + self.batch_size]
-            for offset, (boxes, scores) in enumerate(self.detect(chunk)):
-                jobs += [
-                    (start + offset, box, float(score)) for box, score in zip(boxes, scores, strict=True)
-                ]
-        for start in range(0, len(jobs), self.batch_size):
-            chunk = jobs[start : start + self.batch_size]
-            results = self._pose_chunk(frames, [(f, box) for f, box, _ in chunk])
-            for (frame_index, box, score), (keypoints, scores) in zip(chunk, results, strict=True):
-                height, width = frames[frame_index].shape[:2]
-                clipped = np.clip(box, 0, [width, height, width, height])
-                people[frame_index].append(PersonPose.from_wholebody133(keypoints, scores, clipped, score))
-        return people
+            detections += self.detect(frames[start : start + self.batch_size])
+        return top_down_people(frames, detections, self._pose_chunk, self.batch_size)

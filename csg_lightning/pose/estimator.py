@@ -43,10 +43,17 @@ class PersonPose:
         return float(max(0.0, x2 - x1) * max(0.0, y2 - y1))
 
     @classmethod
-    def from_wholebody133(cls, keypoints133: np.ndarray, scores133: np.ndarray, box, box_score: float) -> PersonPose:
+    def from_wholebody133(
+        cls, keypoints133: np.ndarray, scores133: np.ndarray, box, box_score: float
+    ) -> PersonPose:
         """A COCO-WholeBody-133 estimate (what mmpose / DWPose output) -> a 134-point PersonPose."""
         kp, sc = add_neck(np.asarray(keypoints133, np.float32), np.asarray(scores133, np.float32))
-        return cls(kp.astype(np.float32), sc.astype(np.float32), np.asarray(box, np.float32).reshape(4), float(box_score))
+        return cls(
+            kp.astype(np.float32),
+            sc.astype(np.float32),
+            np.asarray(box, np.float32).reshape(4),
+            float(box_score),
+        )
 
 
 def as_frame_list(frames: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -55,15 +62,21 @@ def as_frame_list(frames: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]
         if frames.ndim == 3:
             frames = frames[None]
         if frames.ndim != 4:
-            raise ValueError(f"frames must be [B, H, W, 3] or a list of [H, W, 3], got an array of shape {frames.shape}")
+            raise ValueError(
+                f"frames must be [B, H, W, 3] or a list of [H, W, 3], got an array of shape {frames.shape}"
+            )
         frames = list(frames)
     out = []
     for i, frame in enumerate(frames):
         frame = np.asarray(frame)
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"frame {i}: expected an RGB uint8 [H, W, 3] array, got {frame.dtype} {frame.shape}")
+            raise ValueError(
+                f"frame {i}: expected an RGB uint8 [H, W, 3] array, got {frame.dtype} {frame.shape}"
+            )
         if min(frame.shape[:2]) < 16:
-            raise ValueError(f"frame {i}: {frame.shape[1]}x{frame.shape[0]} pixels is too small (>= 16x16 expected)")
+            raise ValueError(
+                f"frame {i}: {frame.shape[1]}x{frame.shape[0]} pixels is too small (>= 16x16 expected)"
+            )
         out.append(frame)
     return out
 
@@ -77,7 +90,9 @@ class PoseEstimator(abc.ABC):
             return []
         people = self.estimate(frames)
         if len(people) != len(frames):
-            raise RuntimeError(f"{type(self).__name__} returned {len(people)} results for {len(frames)} frames")
+            raise RuntimeError(
+                f"{type(self).__name__} returned {len(people)} results for {len(frames)} frames"
+            )
         return [sorted(persons, key=lambda p: -p.area) for persons in people]
 
     @abc.abstractmethod
@@ -85,12 +100,37 @@ class PoseEstimator(abc.ABC):
         """Backends implement this: validated RGB frames -> people per frame (any order)."""
 
 
+def top_down_people(
+    frames, detections, pose_chunk, batch_size: int, pose_inputs=None
+) -> list[list[PersonPose]]:
+    """The top-down step both detector + pose backends share: every detected box -> one pose, in batches.
+
+    ``detections``: per frame ``(boxes [N, 4], scores [N])``; ``pose_chunk(pose_inputs, [(frame index,
+    box), ...])`` -> one ``(keypoints [133, 2], scores [133])`` per box (``pose_inputs`` default: ``frames``,
+    e.g. BGR copies for backends that want them). Boxes are clipped to their frame.
+    """
+    inputs = frames if pose_inputs is None else pose_inputs
+    jobs = [(index, box, float(score)) for index, (boxes, scores) in enumerate(detections)
+            for box, score in zip(boxes, scores, strict=True)]  # fmt: skip
+    people: list[list[PersonPose]] = [[] for _ in frames]
+    for start in range(0, len(jobs), batch_size):
+        chunk = jobs[start : start + batch_size]
+        results = pose_chunk(inputs, [(index, box) for index, box, _ in chunk])
+        for (index, box, score), (keypoints, scores) in zip(chunk, results, strict=True):
+            height, width = frames[index].shape[:2]
+            clipped = np.clip(box, 0, [width, height, width, height])
+            people[index].append(PersonPose.from_wholebody133(keypoints, scores, clipped, score))
+    return people
+
+
 def build_estimator(spec: dict) -> PoseEstimator:
     """``{"class_path": "csg_lightning.pose.<backend>.<Class>", "init_args": {...}}`` -> the estimator."""
     from jsonargparse import ArgumentParser
 
     if not isinstance(spec, dict) or "class_path" not in spec:
-        raise ValueError(f"a pose estimator is given as {{class_path: ..., init_args: {{...}}}}, got {spec!r}")
+        raise ValueError(
+            f"a pose estimator is given as {{class_path: ..., init_args: {{...}}}}, got {spec!r}"
+        )
     parser = ArgumentParser(exit_on_error=False)
     parser.add_argument("--estimator", type=PoseEstimator)
     cfg = parser.parse_object({"estimator": spec})

@@ -48,7 +48,7 @@ import torch
 
 from csg_lightning.checkpoints.safe_load import CheckpointError, load_checkpoint_file
 from csg_lightning.io.validation import InputError, MissingInputError
-from csg_lightning.pose.estimator import PersonPose, PoseEstimator
+from csg_lightning.pose.estimator import PersonPose, PoseEstimator, top_down_people
 
 log = logging.getLogger(__name__)
 
@@ -413,17 +413,4 @@ class MMPoseWholeBody(PoseEstimator):
 
     def estimate(self, frames: list[np.ndarray]) -> list[list[PersonPose]]:
         bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames]
-        jobs = [
-            (index, box, float(score))
-            for index, (boxes, scores) in enumerate(self.detect(frames))
-            for box, score in zip(boxes, scores, strict=True)
-        ]
-        people: list[list[PersonPose]] = [[] for _ in frames]
-        for start in range(0, len(jobs), self.batch_size):
-            chunk = jobs[start : start + self.batch_size]
-            results = self._pose_chunk(bgr, [(f, box) for f, box, _ in chunk])
-            for (index, box, score), (keypoints, scores) in zip(chunk, results, strict=True):
-                height, width = frames[index].shape[:2]
-                clipped = np.clip(box, 0, [width, height, width, height])
-                people[index].append(PersonPose.from_wholebody133(keypoints, scores, clipped, score))
-        return people
+        return top_down_people(frames, self.detect(frames), self._pose_chunk, self.batch_size, pose_inputs=bgr)

@@ -8,7 +8,7 @@ pixels of the photo as displayed (its EXIF orientation applied).
 
 Outputs, both written atomically: ``<out>.npz`` with ``keypoints`` float32 [1, 134, 2], ``scores``
 float32 [1, 134] (in [0, 1]) and ``fps`` (25), and ``<out>.png``: the skeleton drawn over the dimmed photo
-with the project's renderer (:func:`csg_lightning.render.pose_drawing.draw_pose`, listed colours), the
+with the project's renderer (:func:`csg_lightning.skeleton.drawing.draw_pose`, listed colours), the
 photo enlarged to a short side of :data:`PREVIEW_SHORT_SIDE` pixels if smaller.
 """
 
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from csg_lightning.data.records import FPS
 from csg_lightning.io.atomic import atomic_path
 from csg_lightning.io.validation import InputError, check_image_file, check_output_file
 from csg_lightning.pose.estimator import PersonPose, PoseEstimator
 from csg_lightning.skeleton.layout import SkeletonLayout
+from csg_lightning.timing import FPS
 
 SIMILAR_AREA_RATIO = 0.6  # second-largest / largest box area above which the choice is ambiguous
 MIN_PERSON_SCORE = 0.3  # mean upper-body score of a person that counts
@@ -103,7 +103,7 @@ def overlay(image: np.ndarray, person: PersonPose) -> np.ndarray:
     for the renderer's 2160-pixel canvas) stay visible."""
     import cv2
 
-    from csg_lightning.render.pose_drawing import draw_pose
+    from csg_lightning.skeleton.drawing import draw_pose
 
     height, width = image.shape[:2]
     scale = max(1.0, PREVIEW_SHORT_SIDE / min(height, width))

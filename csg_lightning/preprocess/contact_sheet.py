@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from csg_lightning.io.atomic import atomic_path
-from csg_lightning.render.pose_drawing import draw_pose
+from csg_lightning.skeleton.drawing import draw_pose
 
 KEPT_COLOUR = (0, 200, 0)  # RGB of a kept tile's frame
 REJECTED_COLOUR = (220, 0, 0)  # RGB of a rejected tile's frame
@@ -34,7 +34,7 @@ def draw_thumbnail(frame_rgb: np.ndarray, keypoints, scores, size: int = 192) ->
     """A frame [H, W, 3] uint8 shrunk so its long side is ``size`` px, with the skeleton drawn over it.
 
     keypoints [134, 2] are pixels of ``frame_rgb``, scores [134] in [0, 1]. The skeleton is drawn by
-    :func:`~csg_lightning.render.pose_drawing.draw_pose` (listed OpenPose colours) on a black canvas
+    :func:`~csg_lightning.skeleton.drawing.draw_pose` (listed OpenPose colours) on a black canvas
     of the thumbnail's size; its non-black pixels replace the frame's. Returns uint8 [h, w, 3].
     """
     frame = np.asarray(frame_rgb)

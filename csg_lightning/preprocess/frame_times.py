@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
+from csg_lightning.timing import FPS as TARGET_FPS
+
 PTS_EPSILON = 1e-6  # seconds; far below any frame interval, above float rounding of k / fps
-TARGET_FPS = 25
 
 
 def num_target_frames(duration: float, fps: float = TARGET_FPS) -> int:

@@ -34,11 +34,13 @@ import numpy as np
 
 from csg_lightning.io.validation import InputError
 from csg_lightning.preprocess.crop import point_indices
-from csg_lightning.preprocess.segments import FPS, SpeakerTrack
+from csg_lightning.preprocess.segments import SpeakerTrack
 from csg_lightning.skeleton.layout import SkeletonLayout
+from csg_lightning.timing import (  # 640: one 40 ms audio frame per video frame
+    FPS,
+    SAMPLES_PER_FRAME,
+)
 
-SAMPLE_RATE = 16_000
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640: one 40 ms audio frame per video frame
 CHECK_NAMES = (
     "min_length", "max_length", "single_speaker", "person_present", "body_confidence",
     "hand_confidence", "in_frame", "speech_present", "av_duration", "lip_sync",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-FPS = 25
+from csg_lightning.timing import FPS
 
 
 @dataclass

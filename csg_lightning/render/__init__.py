@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from csg_lightning.render.framing import content_frame, frame_for, frame_holds, frame_size_of
-from csg_lightning.render.pose_drawing import canvas_shape, draw_pose, draw_pose_sequence
+from csg_lightning.render.drawing_frame import content_frame, frame_for, frame_holds, frame_size_of
 from csg_lightning.render.skeleton_video import panel_size, skeleton_frames, write_skeleton_video
+from csg_lightning.skeleton.drawing import canvas_shape, draw_pose, draw_pose_sequence
 
 __all__ = [
     "canvas_shape",

@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from csg_lightning.io.audio import SAMPLE_RATE
 from csg_lightning.io.mp4 import write_mp4
-from csg_lightning.render.pose_drawing import as_array, draw_pose
+from csg_lightning.skeleton.drawing import as_array, draw_pose
+from csg_lightning.timing import FPS, SAMPLE_RATE
 
 Panel = tuple[np.ndarray, np.ndarray]  # (keypoints [T, 134, 2] pixels, scores [T, 134])
 
@@ -67,7 +67,7 @@ def write_skeleton_video(
     width: float,
     height: float,
     size: int = 256,
-    fps: int | float = 25,
+    fps: int | float = FPS,
     audio: np.ndarray | None = None,
     sample_rate: int = SAMPLE_RATE,
     labels: Sequence[str] | None = None,

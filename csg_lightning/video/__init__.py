@@ -3,10 +3,15 @@
 One concept per module: ``pose_net`` (pose encoder), ``pose_injection`` (pose features added after the
 UNet's ``conv_in``), ``conditioning`` (CLIP image embedding, reference latent, added time ids),
 ``vae_latents`` (chunked VAE encode/decode), ``edm`` (EDM preconditioning, sigma sampling, loss weight),
-``hand_mask`` (hand boxes -> latent mask), ``pose_alignment`` (driving skeleton -> reference body),
-``latent_fusion`` (overlapping tiles with triangular weights), ``sampling`` (Euler loop with per-frame
-guidance), ``generate`` (``generate_video``), ``parts`` (building the diffusers/transformers parts),
-``checkpoint_loading`` (MimicMotion-style checkpoints), ``checkpointing`` (gradient checkpointing and
-FSDP wrapping), ``framing`` (crop/resize of frames and keypoints), ``video_generator`` (the
-LightningModule). Submodules are imported explicitly; this package imports nothing heavy.
+``edm_loss`` (the training objective as an object: ``EDMLoss``, hand-region weighting),
+``warmup_cosine_schedule`` (the LR schedule callable), ``pose_alignment`` (driving skeleton -> reference
+body), ``latent_fusion`` (overlapping tiles with triangular weights), ``pixel_range`` (uint8 <-> [-1, 1]),
+``svd_parts`` (the diffusers/transformers parts: random from configs or from a local SVD folder, as
+``class_path`` targets), ``mimicmotion_weights`` (loading MimicMotion-style checkpoints),
+``gradient_checkpointing`` (gradient checkpointing and FSDP wrapping), ``video_generator`` (the
+LightningModule), ``generate`` (``generate_video`` and ``python -m csg_lightning.video.generate``).
+The sampling loop is :class:`csg_lightning.pipelines.video_pipeline.VideoPipeline`; the crop of frames
+and keypoints (``data.cover_crop``), hand masks (``data.hand_mask``), the latent grid
+(``data.latent_grid``) and pose drawing lives in ``skeleton.drawing``.
+Submodules are imported explicitly; this package imports nothing heavy.
 """

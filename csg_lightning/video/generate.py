@@ -1,11 +1,13 @@
 """``generate_video``: a reference photo + a driving skeleton sequence (+ speech) -> an mp4 of that person.
 
 Steps: the reference is scaled to cover the model's size and centre-cropped
-(:class:`~csg_lightning.video.framing.CoverCrop`); when the reference image's own pose is given, the
+(:class:`~csg_lightning.data.cover_crop.CoverCrop`); when the reference image's own pose is given, the
 driving skeletons are aligned to its body (:mod:`~csg_lightning.video.pose_alignment`); the pose
 sequence is the reference pose followed by the driving poses, drawn with the project's renderer; the
 latents are sampled with Euler steps, per-frame guidance rising from min to max and progressive latent
-fusion over tiles (:meth:`VideoGenerator.sample_latents`), decoded in chunks; output frame 0 (the
+fusion over tiles, guidance through ``Guider.combine``
+(:class:`~csg_lightning.pipelines.video_pipeline.VideoPipeline`, with the model's EMA weights via
+:meth:`VideoGenerator.sample_latents`), decoded in chunks; output frame 0 (the
 reference) is dropped; the mp4 gets the audio muxed when given.
 
     python -m csg_lightning.video.generate --checkpoint runs/video-demo/latest/checkpoints/last.ckpt \\
@@ -26,7 +28,8 @@ import cv2
 import numpy as np
 import torch
 
-from csg_lightning.io.audio import SAMPLE_RATE, read_audio
+from csg_lightning.data.cover_crop import CoverCrop
+from csg_lightning.io.audio import read_audio
 from csg_lightning.io.mp4 import write_mp4
 from csg_lightning.io.validation import (
     MIN_IMAGE_SIZE,
@@ -39,8 +42,9 @@ from csg_lightning.io.validation import (
     int_at_least,
     load_skeleton_npz,
 )
-from csg_lightning.render.pose_drawing import draw_pose_sequence
-from csg_lightning.video.framing import CoverCrop, to_model_range
+from csg_lightning.skeleton.drawing import draw_pose_sequence
+from csg_lightning.timing import FPS, SAMPLE_RATE
+from csg_lightning.video.pixel_range import to_model_range
 from csg_lightning.video.pose_alignment import fit_alignment
 
 
@@ -101,7 +105,7 @@ def generate_video(
     pose_frame_size: tuple[int, int] | None = None,
     align: bool = True,
     out_path: str | os.PathLike | None = None,
-    fps: float = 25,
+    fps: float = FPS,
     num_steps: int | None = None,
     min_guidance: float | None = None,
     max_guidance: float | None = None,

@@ -17,12 +17,13 @@ import math
 import torch
 from torch import nn
 
+from csg_lightning.data.latent_grid import LATENT_DOWNSAMPLE as DOWNSAMPLE
+
 # (in, out, kernel, stride) of the eight convolutions; padding 1 each.
 _LAYERS = (
     (3, 3, 3, 1), (3, 16, 4, 2), (16, 16, 3, 1), (16, 32, 4, 2),
     (32, 32, 3, 1), (32, 64, 4, 2), (64, 64, 3, 1), (64, 128, 3, 1),
 )  # fmt: skip
-DOWNSAMPLE = 8
 
 
 class PoseNet(nn.Module):

@@ -1,56 +1,77 @@
 """``VideoGenerator``: the MimicMotion-style pose-guided video model (Stage 2) and its fine-tuning.
 
-Parts (see :mod:`~csg_lightning.video.parts`): an SVD UNet + PoseNet (``net``, trained), a VAE and a
-CLIP image encoder (frozen, kept in ``frozen_dtype``, out of the optimizer and of the EMA) and an
-Euler scheduler (sampling only). Built from a local diffusers SVD folder (``parts_path``) or from the
-``preset`` configs with random weights; ``mimicmotion_checkpoint`` optionally loads ``unet.*`` /
-``pose_net.*`` weights on top (the load report is kept in ``checkpoint_report``).
+The module receives its parts as objects (LightningCLI builds them from the ``class_path`` entries of
+the experiment YAML, fragments in ``experiments/components/video/``): ``unet`` (a diffusers
+``UNetSpatioTemporalConditionModel``) and ``pose_net`` (a :class:`~csg_lightning.video.pose_net.PoseNet`;
+default: one sized to the UNet) are wrapped as ``net`` and trained; ``vae`` and ``image_encoder``
+(CLIP) are frozen, kept in ``frozen_dtype``, out of the optimizer and of the EMA; ``scheduler`` (Euler),
+``guider`` (default :class:`~csg_lightning.pipelines.guider.LinearRampGuider` 1 -> 3) and the tiling
+settings drive sampling through :class:`~csg_lightning.pipelines.video_pipeline.VideoPipeline`;
+``loss`` (default :class:`~csg_lightning.video.edm_loss.EDMLoss`) is the training objective;
+``optimizer`` (a callable on parameter groups; default AdamW lr 1e-5, weight decay 0.01 on tensors
+with >= 2 dims) and ``lr_schedule`` (a callable ``(optimizer, total_steps)``; default
+:class:`~csg_lightning.video.warmup_cosine_schedule.WarmupCosineSchedule`) train it; EMA: ``ema_decay``,
+``ema_start_step``. ``VideoGenerator.load_from_checkpoint(path)`` rebuilds every part from the
+``class_path`` entries saved in the checkpoint (LightningCLI's instantiator); in Python,
+:meth:`from_preset` builds the same entries (``preset`` tiny / svd-xt, or a local SVD folder).
+``mimicmotion_checkpoint`` optionally loads ``unet.*`` / ``pose_net.*`` weights on top.
 
-Training (EDM, v-parameterised as SVD; :mod:`~csg_lightning.video.edm`): x0 = VAE latent sample x
-0.18215 of the F target frames, sigma log-normal (``p_mean``, ``p_std``), x_sigma = x0 + sigma * eps,
-D = c_skip x_sigma + c_out UNet([c_in x_sigma, ref latent], c_noise, CLIP token, time ids, pose),
-loss = mean(lambda(sigma) * (1 + (hand_amplification - 1) * hand mask) * (D - x0)^2). With probability
+Training: x0 = VAE latent sample x 0.18215 of the F target frames; ``loss`` draws sigma and noise and
+weights (D - x0)^2 (EDM, v-parameterised as SVD) with the batch's hand mask; D = c_skip x_sigma + c_out
+UNet([c_in x_sigma, ref latent], c_noise, CLIP token, time ids, pose). With probability
 ``cond_drop_prob`` per item the CLIP token and the reference latent are zeroed together (for
 classifier-free guidance); the pose is never dropped.
 
 Batches (from :class:`~csg_lightning.data.pose_video.PoseVideoDataModule`): "frames" uint8
 [B, F, 3, H, W], "reference" uint8 [B, 3, H, W], "poses" uint8 [B, F, 3, H, W], "hand_mask" float32
-[B, F, H/8, W/8]; ``sample_batch`` also uses "reference_pose" uint8 [B, 3, H, W].
+[B, F, H/8, W/8]; ``sample_batch`` / ``predict_step`` also use "reference_pose" uint8 [B, 3, H, W].
 
 Checkpoints hold the EMA weights of ``net`` in ``state_dict`` (the raw ones under ``ema_state`` for
-resuming). The frozen VAE/CLIP are left out of checkpoints when they come from ``parts_path`` (they
-are reloaded from there) and kept when they are random (tiny/demo parts).
+resuming). ``frozen_in_checkpoint=False`` leaves the frozen VAE/CLIP out (they are rebuilt from their
+pretrained ``class_path``); True (tiny/demo random parts) keeps them.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
 import lightning.pytorch as L
 import torch
+from diffusers import SchedulerMixin
+from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+from torch import nn
 
 from csg_lightning.models.ema_hooks import EMAHooks
-from csg_lightning.models.lr_schedule import adamw_warmup_cosine
-from csg_lightning.video import sampling
-from csg_lightning.video.checkpoint_loading import load_mimicmotion_checkpoint
-from csg_lightning.video.checkpointing import enable_checkpointing
-from csg_lightning.video.conditioning import (
-    added_time_ids,
-    clip_image_embeds,
-    drop_conditions,
-    reference_latents,
-)
-from csg_lightning.video.edm import append_dims, edm_loss_weight, edm_scalings, sample_sigmas
-from csg_lightning.video.framing import to_model_range, to_uint8
-from csg_lightning.video.hand_mask import hand_loss_weight
-from csg_lightning.video.parts import build_parts
+from csg_lightning.pipelines.guider import Guider, LinearRampGuider
+from csg_lightning.pipelines.video_pipeline import VideoPipeline
+from csg_lightning.video.conditioning import drop_conditions
+from csg_lightning.video.edm import append_dims, edm_scalings
+from csg_lightning.video.edm_loss import EDMLoss
+from csg_lightning.video.gradient_checkpointing import enable_checkpointing
+from csg_lightning.video.mimicmotion_weights import load_mimicmotion_checkpoint
+from csg_lightning.video.pixel_range import to_model_range
 from csg_lightning.video.pose_injection import PoseGuidedUNet
-from csg_lightning.video.vae_latents import decode_latents, encode_frames
+from csg_lightning.video.pose_net import PoseNet
+from csg_lightning.video.vae_latents import encode_frames
+from csg_lightning.video.warmup_cosine_schedule import WarmupCosineSchedule
 
 log = logging.getLogger(__name__)
 
 FROZEN = ("vae.", "image_encoder.")
+PARTS = (
+    "unet",
+    "vae",
+    "image_encoder",
+    "scheduler",
+    "pose_net",
+    "guider",
+    "loss",
+    "optimizer",
+    "lr_schedule",
+)
 DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32, "fp32": torch.float32,
           "float16": torch.float16}  # fmt: skip
 
@@ -70,44 +91,49 @@ def resolve_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
+def default_optimizer(params) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=1e-5, weight_decay=0.01)
+
+
 class VideoGenerator(EMAHooks, L.LightningModule):
     """Pose-guided image-to-video diffusion on SVD parts (trained: UNet + PoseNet; frozen: VAE, CLIP)."""
 
     def __init__(
         self,
-        parts_path: str | None = None,
-        preset: str = "tiny",
+        unet: nn.Module,
+        vae: nn.Module,
+        image_encoder: nn.Module,
+        scheduler: SchedulerMixin,
+        pose_net: PoseNet | None = None,
+        guider: Guider | None = None,
+        loss: EDMLoss | None = None,
+        optimizer: OptimizerCallable | None = None,
+        lr_schedule: WarmupCosineSchedule | None = None,
         mimicmotion_checkpoint: str | None = None,
         frozen_dtype: str = "auto",
+        frozen_in_checkpoint: bool = True,
         gradient_checkpointing: bool = False,
-        p_mean: float = 0.7,
-        p_std: float = 1.6,
-        sigma_data: float = 1.0,
         cond_drop_prob: float = 0.1,
-        hand_amplification: float = 10.0,
         fps: int = 7,
         motion_bucket_id: int = 127,
         noise_aug_strength: float = 0.0,
         vae_chunk_size: int = 8,
         num_inference_steps: int = 25,
-        min_guidance: float = 1.0,
-        max_guidance: float = 3.0,
         tile_size: int | None = 16,
         tile_overlap: int = 4,
         swap_rb: bool = True,
         image_height: int | None = None,
         image_width: int | None = None,
-        lr: float = 1e-5,
-        weight_decay: float = 0.01,
-        warmup_steps: int = 500,
-        min_lr_ratio: float = 1.0,
         ema_decay: float = 0.9999,
         ema_start_step: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        parts = build_parts(parts_path, preset)
-        self.net = PoseGuidedUNet(parts.unet)
+        # Built by LightningCLI / from_preset / load_from_checkpoint's instantiator: the hparams are the
+        # class_path configs. Parts given as objects in Python are no hyper-parameters (a checkpoint of such a
+        # module holds its weights but cannot rebuild it: use from_preset or a YAML).
+        from_config = _given_hyperparameters.get() is not None
+        self.save_hyperparameters(ignore=None if from_config else list(PARTS))
+        self.net = PoseGuidedUNet(unet, pose_net)
         self.checkpoint_report = None
         if mimicmotion_checkpoint is not None:
             self.checkpoint_report = load_mimicmotion_checkpoint(self.net, mimicmotion_checkpoint)
@@ -115,11 +141,38 @@ class VideoGenerator(EMAHooks, L.LightningModule):
             enable_checkpointing(self.net.unet)
         dtype = resolve_dtype(frozen_dtype)
         if dtype != torch.float32:
-            parts.vae.to(dtype), parts.image_encoder.to(dtype)
-        self.vae = parts.vae.requires_grad_(False).eval()
-        self.image_encoder = parts.image_encoder.requires_grad_(False).eval()
-        self.noise_scheduler = parts.scheduler
+            vae.to(dtype), image_encoder.to(dtype)
+        self.vae = vae.requires_grad_(False).eval()
+        self.image_encoder = image_encoder.requires_grad_(False).eval()
+        self.noise_scheduler = scheduler
+        self.guider = guider if guider is not None else LinearRampGuider(1.0, 3.0)
+        self.loss = loss if loss is not None else EDMLoss()
+        self.optimizer = optimizer if optimizer is not None else default_optimizer
+        self.lr_schedule = lr_schedule if lr_schedule is not None else WarmupCosineSchedule()
         self.init_ema()
+
+    @classmethod
+    def from_preset(cls, preset: str = "tiny", parts_path: str | None = None, **init_args) -> VideoGenerator:
+        """Build from the same ``class_path`` entries the YAML fragments hold (``preset`` configs with random
+        weights, or the local SVD folder ``parts_path``), so its checkpoints rebuild with
+        ``load_from_checkpoint`` alone. ``init_args``: the other ``__init__`` arguments, as YAML values
+        (``guider={"class_path": ..., "init_args": {...}}``)."""
+        from lightning.pytorch.cli import instantiate_module
+        from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters_context
+
+        from csg_lightning.video.svd_parts import preset_parts_config
+
+        config = {**preset_parts_config(preset, parts_path), **init_args}
+        if parts_path is not None:
+            config.setdefault("frozen_in_checkpoint", False)
+        for name, param in inspect.signature(
+            cls.__init__
+        ).parameters.items():  # the defaults, as LightningCLI
+            if name != "self" and name not in config:
+                config[name] = param.default
+        instantiator = "lightning.pytorch.cli.instantiate_module"  # as LightningCLI saves it
+        with _given_hyperparameters_context(hparams=dict(config), instantiator=instantiator):
+            return instantiate_module(cls, config)
 
     # ------------------------------------------------------------------ setup
     def setup(self, stage: str) -> None:
@@ -139,46 +192,40 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         return self
 
     # ------------------------------------------------------------------ conditioning
-    def _time_ids(self, batch_size: int) -> torch.Tensor:
-        h = self.hparams
-        return added_time_ids(batch_size, h.fps, h.motion_bucket_id, h.noise_aug_strength, self.device)
-
     @torch.no_grad()
     def encode_reference(
         self, reference: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """reference [B, 3, H, W] in [-1, 1] -> (CLIP tokens [B, 1, D], unscaled reference latents [B, 4, h, w])."""
-        clip = clip_image_embeds(self.image_encoder, reference)
-        ref = reference_latents(self.vae, reference, self.hparams.noise_aug_strength, generator)
-        return clip, ref
+        return self.pipeline().encode_reference(reference, generator)
 
     # ------------------------------------------------------------------ training objective
     def diffusion_loss(
         self, batch: dict, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
-        """EDM loss of a batch; ``generator`` makes sigma, noise and latents deterministic (no dropout)."""
-        h = self.hparams
+        """``loss`` of a batch; ``generator`` makes sigma, noise and latents deterministic (no dropout)."""
         frames, poses = to_model_range(batch["frames"]), to_model_range(batch["poses"])
         reference = to_model_range(batch["reference"])
         b, f = frames.shape[:2]
         with torch.no_grad():
-            x0 = encode_frames(self.vae, frames, h.vae_chunk_size, sample=True, generator=generator)
+            x0 = encode_frames(
+                self.vae, frames, self.hparams.vae_chunk_size, sample=True, generator=generator
+            )
             clip, ref = self.encode_reference(reference, generator)
-        gen_device = generator.device if generator is not None else self.device
-        sigma = sample_sigmas(b, h.p_mean, h.p_std, generator=generator).to(self.device)
-        noise = torch.randn(x0.shape, generator=generator, device=gen_device).to(self.device)
-        if generator is None and self.training and h.cond_drop_prob > 0:
-            clip, ref = drop_conditions(clip, ref, torch.rand(b, device=self.device) < h.cond_drop_prob)
-        x_sigma = x0 + append_dims(sigma, x0.ndim) * noise
-        c_in, c_skip, c_out, c_noise = edm_scalings(sigma, h.sigma_data)
-        sample = torch.cat([append_dims(c_in, 5) * x_sigma, ref[:, None].expand(-1, f, -1, -1, -1)], dim=2)
-        out = self.net(sample, c_noise, clip, self._time_ids(b), pose_images=poses).float()
-        denoised = append_dims(c_skip, 5) * x_sigma + append_dims(c_out, 5) * out
-        err = (denoised - x0) ** 2
-        weight = append_dims(edm_loss_weight(sigma, h.sigma_data), 5)
-        if "hand_mask" in batch and h.hand_amplification != 1.0:
-            weight = weight * hand_loss_weight(batch["hand_mask"].float()[:, :, None], h.hand_amplification)
-        return {"loss": (weight * err).mean(), "mse": err.mean().detach()}
+        time_ids, drop = self.pipeline().time_ids(b), self.hparams.cond_drop_prob
+
+        def denoise(x_sigma: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            nonlocal clip, ref  # condition dropout drawn after sigma and noise (the RNG order of the loss)
+            if generator is None and self.training and drop > 0:
+                clip, ref = drop_conditions(clip, ref, torch.rand(b, device=self.device) < drop)
+            c_in, c_skip, c_out, c_noise = edm_scalings(sigma, self.loss.sigma_data)
+            sample = torch.cat(
+                [append_dims(c_in, 5) * x_sigma, ref[:, None].expand(-1, f, -1, -1, -1)], dim=2
+            )
+            out = self.net(sample, c_noise, clip, time_ids, pose_images=poses).float()
+            return append_dims(c_skip, 5) * x_sigma + append_dims(c_out, 5) * out
+
+        return self.loss(denoise, x0, batch.get("hand_mask"), generator)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         losses = self.diffusion_loss(batch)
@@ -196,64 +243,77 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         return losses["loss"]
 
     def configure_optimizers(self):
-        hp = self.hparams
-        return adamw_warmup_cosine(
-            self.net.parameters(), hp.lr, hp.weight_decay, hp.warmup_steps, hp.min_lr_ratio,
-            self.trainer.estimated_stepping_batches,
+        """``optimizer`` on two parameter groups (no weight decay on biases and norms, i.e. tensors with < 2
+        dims) and ``lr_schedule`` stepped every optimizer step."""
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        optimizer = self.optimizer([
+            {"params": [p for p in params if p.dim() >= 2]},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ])  # fmt: skip
+        scheduler = self.lr_schedule(optimizer, self.trainer.estimated_stepping_batches)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ------------------------------------------------------------------ sampling (VideoPipeline)
+    def guider_for(self, min_guidance: float | None = None, max_guidance: float | None = None) -> Guider:
+        """``guider``, or a :class:`LinearRampGuider` when a scale is overridden (the other one from ``guider``)."""
+        if min_guidance is None and max_guidance is None:
+            return self.guider
+        lo = min_guidance if min_guidance is not None else getattr(self.guider, "min_scale", max_guidance)
+        hi = max_guidance if max_guidance is not None else getattr(self.guider, "max_scale", min_guidance)
+        return LinearRampGuider(lo, hi)
+
+    def pipeline(self, min_guidance: float | None = None, max_guidance: float | None = None) -> VideoPipeline:
+        """A :class:`~csg_lightning.pipelines.video_pipeline.VideoPipeline` over this module's parts (the
+        weights in use: wrap calls in ``averaged_weights()`` for the EMA weights during training)."""
+        h, guider = self.hparams, self.guider_for(min_guidance, max_guidance)
+        return VideoPipeline(
+            self.net, self.vae, self.image_encoder, self.noise_scheduler, guider, fps=h.fps,
+            motion_bucket_id=h.motion_bucket_id, noise_aug_strength=h.noise_aug_strength,
+            num_steps=h.num_inference_steps, tile_size=h.tile_size, tile_overlap=h.tile_overlap,
+            vae_chunk_size=h.vae_chunk_size,
         )  # fmt: skip
 
-    # ------------------------------------------------------------------ sampling
+    def averaged_weights(self):
+        """Context manager: the EMA weights in ``net`` while it is open (no-op without EMA)."""
+        return self._averaged()
+
     @torch.no_grad()
-    def sample_latents(
-        self,
-        reference: torch.Tensor,
-        poses: torch.Tensor,
-        num_steps: int | None = None,
-        min_guidance: float | None = None,
-        max_guidance: float | None = None,
-        tile_size: int | None = -1,
-        tile_overlap: int | None = None,
-        seed: int = 0,
-    ) -> torch.Tensor:
-        """reference [B, 3, H, W], poses [B, F, 3, H, W] (both in [-1, 1]) -> scaled latents [B, F, 4, h, w].
-        Unset arguments take the hparams (``tile_size=None``: no tiling)."""
-        h = self.hparams
-        generator = torch.Generator("cpu").manual_seed(seed)
-        clip, ref = self.encode_reference(reference.to(self.device), generator)
-        with self._averaged():
-            return sampling.sample_latents(
-                self.net, self.noise_scheduler, poses.to(self.device), clip, ref, self._time_ids(len(reference)),
-                num_steps=num_steps or h.num_inference_steps,
-                min_guidance=h.min_guidance if min_guidance is None else min_guidance,
-                max_guidance=h.max_guidance if max_guidance is None else max_guidance,
-                tile_size=h.tile_size if tile_size == -1 else tile_size,
-                tile_overlap=h.tile_overlap if tile_overlap is None else tile_overlap,
-                generator=generator,
-            )  # fmt: skip
+    def sample_latents(self, reference: torch.Tensor, poses: torch.Tensor, num_steps: int | None = None,
+                       min_guidance: float | None = None, max_guidance: float | None = None,
+                       tile_size: int | None = -1, tile_overlap: int | None = None, seed: int = 0) -> torch.Tensor:  # fmt: skip
+        """reference [B, 3, H, W], poses [B, F, 3, H, W] (both in [-1, 1]) -> scaled latents [B, F, 4, h, w],
+        with the EMA weights (``VideoPipeline.sample_latents``)."""
+        with self.averaged_weights():
+            return self.pipeline(min_guidance, max_guidance).sample_latents(
+                reference,
+                poses,
+                num_steps=num_steps,
+                tile_size=tile_size,
+                tile_overlap=tile_overlap,
+                seed=seed,
+            )
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """scaled latents [B, F, 4, h, w] -> uint8 frames [B, F, H, W, 3]."""
-        return to_uint8(decode_latents(self.vae, latents, self.hparams.vae_chunk_size)).permute(0, 1, 3, 4, 2)
+        return self.pipeline().decode(latents)
 
     @torch.no_grad()
     def sample_batch(
         self, batch: dict, num_steps: int | None = None, seed: int = 0, **options
     ) -> torch.Tensor:
-        """Generate the frames of a batch from its reference and poses -> uint8 [B, F, H, W, 3].
+        """Generate the frames of a batch from its reference and poses -> uint8 [B, F, H, W, 3] (EMA weights).
 
         Frame 0 of the denoised clip is the reference with its pose (as at inference) and is dropped.
         """
-        reference = to_model_range(batch["reference"]).to(self.device)
-        poses = to_model_range(batch["poses"]).to(self.device)
-        if "reference_pose" in batch:
-            poses = torch.cat(
-                [to_model_range(batch["reference_pose"]).to(self.device)[:, None], poses], dim=1
-            )
-        latents = self.sample_latents(reference, poses, num_steps=num_steps, seed=seed, **options)
-        if "reference_pose" in batch:
-            latents = latents[:, 1:]
-        return self.decode(latents)
+        guidance = {k: options.pop(k) for k in ("min_guidance", "max_guidance") if k in options}
+        with self.averaged_weights():
+            return self.pipeline(**guidance)(batch["reference"], batch["poses"], batch.get("reference_pose"),
+                                             num_steps=num_steps, seed=seed, **options)  # fmt: skip
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """``trainer.predict``: generated uint8 frames [B, F, H, W, 3] of each batch (seed = batch index)."""
+        return self.sample_batch(batch, seed=batch_idx)
 
     # ------------------------------------------------------------------ EMA (trainable weights only)
     def _ema_params(self) -> dict[str, torch.nn.Parameter]:
@@ -262,12 +322,20 @@ class VideoGenerator(EMAHooks, L.LightningModule):
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)  # EMA weights into state_dict, training weights aside
-        if self.hparams.parts_path is not None:  # frozen parts are reloaded from parts_path
+        if not self.hparams.frozen_in_checkpoint:  # frozen parts are rebuilt from their pretrained class_path
             state = checkpoint["state_dict"]
             for key in [k for k in state if k.startswith(FROZEN)]:
                 del state[key]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("hyper_parameters") or {}
+        for key in (
+            *PARTS,
+            "_class_path",
+            "_instantiator",
+        ):  # keep the class_path configs: a re-save rebuilds
+            if isinstance(saved.get(key), (dict, str)) and key not in self.hparams:
+                self.hparams[key] = saved[key]
         state = checkpoint["state_dict"]
         for key, value in self.state_dict().items():
             if key.startswith(FROZEN) and key not in state:

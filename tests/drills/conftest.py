@@ -21,7 +21,7 @@ def video_checkpoint(tmp_path_factory):
     from csg_lightning.video.video_generator import VideoGenerator
 
     torch.manual_seed(0)
-    model = VideoGenerator(preset="tiny", image_height=64, image_width=64, ema_decay=0)
+    model = VideoGenerator.from_preset("tiny", image_height=64, image_width=64, ema_decay=0)
     path = tmp_path_factory.mktemp("drill_video") / "video.ckpt"
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
                 "pytorch-lightning_version": L.__version__, "epoch": 0, "global_step": 0}, path)  # fmt: skip

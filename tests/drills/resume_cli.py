@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import yaml
+from experiment_catalog import TINY_SKELETON_MODEL
 from resume_recorder import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,7 @@ def fit_args(shards: Path, runs: Path, run: str, max_steps: int, overlay: Path, 
     args = [str(CSG), "fit", f"--config={DEMO}", f"--config={overlay}",
             f"--data.init_args.data_dir={shards}", f"--data.init_args.batch_size={batch_size}",
             f"--data.init_args.num_workers={num_workers}", "--data.init_args.window=50",
-            "--data.init_args.num_prefix=10", "--model.init_args.preset=tiny",
+            "--data.init_args.num_prefix=10", *TINY_SKELETON_MODEL,
             "--model.init_args.crossfade_frames=5", "--trainer.accelerator=cpu", f"--trainer.devices={devices}",
             f"--trainer.max_steps={max_steps}", "--trainer.max_time=null", "--trainer.val_check_interval=null",
             "--trainer.limit_val_batches=0", "--trainer.num_sanity_val_steps=0", "--trainer.logger=false",

@@ -180,7 +180,7 @@ def _load_paths():
     from csg_lightning.generation import sample_skeleton
     from csg_lightning.models.fgd_autoencoder_module import load_fgd_encoder
     from csg_lightning.models.skeleton_diffusion import SkeletonDiffusion
-    from csg_lightning.video.checkpoint_loading import read_state_dict
+    from csg_lightning.video.mimicmotion_weights import read_state_dict
     from csg_lightning.video.video_generator import VideoGenerator
 
     return {

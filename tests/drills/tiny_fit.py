@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from experiment_catalog import TINY_SKELETON_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "experiments" / "skeleton" / "demo.yaml"
@@ -18,7 +19,7 @@ def fit_args(shards: Path, runs: Path, run: str, max_steps: int, overlay: Path |
         "--data.init_args.num_workers=0",
         "--data.init_args.window=50",
         "--data.init_args.num_prefix=10",
-        "--model.init_args.preset=tiny",
+        *TINY_SKELETON_MODEL,
         "--model.init_args.crossfade_frames=5",
         "--trainer.accelerator=cpu",
         "--trainer.devices=1",

@@ -13,8 +13,8 @@ from scipy.ndimage import gaussian_filter1d
 
 from csg_lightning.data.corpus.motion import Pose, smooth_noise
 from csg_lightning.data.corpus.speaker import Speaker
-from csg_lightning.data.corpus.speech import FPS
 from csg_lightning.skeleton.layout import NUM_KEYPOINTS, SkeletonLayout
+from csg_lightning.timing import FPS
 
 L = SkeletonLayout
 _FINGERTIPS = np.array([4, 8, 12, 16, 20])

@@ -19,9 +19,10 @@ import numpy as np
 from csg_lightning.data.corpus.confidence import observe
 from csg_lightning.data.corpus.motion import Pose, animate
 from csg_lightning.data.corpus.speaker import FRAME_SIZE, Speaker, make_speaker, to_frame_size
-from csg_lightning.data.corpus.speech import FPS, SAMPLE_RATE, Speech, synthesize_speech
+from csg_lightning.data.corpus.speech import Speech, synthesize_speech
 from csg_lightning.io.atomic import atomic_folder, remove_stale_temps
 from csg_lightning.io.npz import save_npz
+from csg_lightning.timing import FPS, SAMPLE_RATE
 
 GENERATOR = "csg-lightning synthetic demo corpus v1"
 

@@ -25,8 +25,9 @@ from scipy.ndimage import gaussian_filter1d
 from csg_lightning.data.corpus.face import face_points
 from csg_lightning.data.corpus.hand import HAND_SHAPES, hand_points
 from csg_lightning.data.corpus.speaker import FRAME_SIZE, Speaker
-from csg_lightning.data.corpus.speech import FPS, Speech
+from csg_lightning.data.corpus.speech import Speech
 from csg_lightning.skeleton.layout import NUM_KEYPOINTS, SkeletonLayout
+from csg_lightning.timing import FPS
 
 L = SkeletonLayout
 _SHAPE_NAMES = tuple(HAND_SHAPES)

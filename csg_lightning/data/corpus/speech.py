@@ -15,10 +15,9 @@ import numpy as np
 from scipy.signal import butter, lfilter
 
 from csg_lightning.data.corpus.speaker import Speaker
+from csg_lightning.timing import SAMPLE_RATE, SAMPLES_PER_FRAME
 
-SAMPLE_RATE = 16_000
-FPS = 25
-HOP = SAMPLE_RATE // FPS  # 640 samples per video frame
+HOP = SAMPLES_PER_FRAME  # 640 samples per video frame
 
 # (F1, F2, F3) in Hz of a few vowels (adult male values, scaled per speaker).
 _VOWELS = np.array(

@@ -1,5 +1,9 @@
 """Confidence-aware pose drawing of 134-point frames (MimicMotion's convention): the project's one renderer.
 
+It lives beside the skeleton layout (the lowest layer, numpy + OpenCV only) because every layer draws
+with it: the pose-video datamodule (conditioning images), ``csg_lightning.render`` (skeleton videos),
+the video pipeline, pose estimation overlays and the preprocessing contact sheet.
+
 What is drawn (sizes are in pixels of a canvas whose short side is 2160, and scale with the canvas):
 
 - body: the 17 OpenPose limbs as filled ellipses of half-width 4 in the OpenPose colour times

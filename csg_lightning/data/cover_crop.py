@@ -2,7 +2,8 @@
 
 A ``src_w`` x ``src_h`` frame is scaled by ``max(dst_w / src_w, dst_h / src_h)`` (so it covers the
 target) to ``scaled`` = (sw, sh) pixels, then the centre ``dst_w`` x ``dst_h`` is cut. Keypoints follow
-the same map: ``x' = x * sw / src_w - x0``, ``y' = y * sh / src_h - y0``.
+the same map: ``x' = x * sw / src_w - x0``, ``y' = y * sh / src_h - y0``. Used by the pose-video
+datamodule (training examples) and by the video pipeline (the reference photo), so it lives in ``data``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 
 @dataclass(frozen=True)
@@ -55,13 +55,3 @@ class CoverCrop:
             interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC,
         )
         return np.ascontiguousarray(self.crop(scaled))
-
-
-def to_model_range(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 (or float 0..255) images -> float32 in [-1, 1], same shape."""
-    return pixels.float() / 127.5 - 1.0
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """float images in [-1, 1] -> uint8 (clamped), same shape."""
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

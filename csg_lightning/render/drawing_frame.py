@@ -1,10 +1,12 @@
-"""Framing: which frame the keypoints' pixels refer to (a model's ``frame_size``, or a box fitted around them)."""
+"""The frame a skeleton is drawn in: which frame the keypoints' pixels refer to.
+
+A model's ``frame_size``, or a box fitted around the confident points."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from csg_lightning.render.pose_drawing import MIN_CONFIDENCE
+from csg_lightning.skeleton.drawing import MIN_CONFIDENCE
 
 
 def content_frame(

@@ -1,4 +1,4 @@
-"""Audio of any length -> one skeleton sequence, by overlapping windows that are cross-faded.
+"""Audio of any length -> one sequence, by overlapping windows that are cross-faded.
 
 Window k starts at frame ``k * hop`` (``hop = window - overlap``) and is conditioned on the P
 frames just before its start (the reference pose repeated for the first window; for later ones
@@ -12,10 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-
-from csg_lightning.skeleton.smoothing import savgol_smooth
-
-__all__ = ["crossfade", "generate_long", "savgol_smooth", "window_starts"]
 
 
 def window_starts(num_frames: int, window: int, overlap: int) -> list[int]:
@@ -37,7 +33,7 @@ def crossfade(previous: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
     return (1 - w) * previous + w * new
 
 
-def generate_long(
+def chain_windows(
     sample_window: Callable[[torch.Tensor, int], torch.Tensor],
     num_frames: int,
     window: int,
@@ -52,9 +48,8 @@ def generate_long(
     """
     if window - overlap < num_prefix:
         raise ValueError(
-            f"generate_long: window ({window}) - overlap ({overlap}) must be >= num_prefix ({num_prefix}) "
-            "so that "
-            "each window's prefix is already final"
+            f"chain_windows: window ({window}) - overlap ({overlap}) must be >= num_prefix ({num_prefix}) "
+            "so that each window's prefix is already final"
         )
     starts = window_starts(num_frames, window, overlap)
     total = starts[-1] + window
@@ -63,9 +58,7 @@ def generate_long(
         prefix = first_prefix if k == 0 else out[start - num_prefix : start]
         frames = sample_window(prefix, start)
         if frames.shape[0] != window:
-            raise ValueError(
-                f"generate_long: sample_window returned {frames.shape[0]} frames, expected {window}"
-            )
+            raise ValueError(f"chain_windows: sample_window returned {frames.shape[0]} frames, expected {window}")
         if out is None:
             out = frames.new_zeros((total, *frames.shape[1:]))
             out[:window] = frames

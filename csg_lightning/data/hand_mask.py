@@ -4,14 +4,14 @@ A hand (21 points; left 92-112, right 113-133 in storage order) counts when its 
 least ``min_mean`` and every score is above ``min_score``. Its box is the keypoint min/max widened by
 ``margin`` x the box's longer side (at least ``min_margin`` pixels) on every side. The mask marks the
 latent cells (``downsample`` x ``downsample`` pixels each) that the box touches; the training loss is
-multiplied by ``1 + (amplification - 1) * mask`` (amplification 10: ``1 + 9 * mask``).
+multiplied by ``1 + (amplification - 1) * mask`` (see :mod:`csg_lightning.video.edm_loss`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from csg_lightning.data.latent_grid import LATENT_DOWNSAMPLE
 from csg_lightning.skeleton.layout import NUM_KEYPOINTS
 
 HANDS = (slice(92, 113), slice(113, 134))  # left, right (storage order)
@@ -49,7 +49,7 @@ def hand_boxes(
 
 
 def boxes_to_mask(
-    boxes: np.ndarray, valid: np.ndarray, height: int, width: int, downsample: int = 8
+    boxes: np.ndarray, valid: np.ndarray, height: int, width: int, downsample: int = LATENT_DOWNSAMPLE
 ) -> np.ndarray:
     """boxes [F, K, 4] pixels of a ``width`` x ``height`` image, valid [F, K] -> float32 mask
     [F, height // downsample, width // downsample], 1 on latent cells a valid box touches."""
@@ -65,14 +65,14 @@ def boxes_to_mask(
 
 
 def hand_mask(
-    keypoints: np.ndarray, scores: np.ndarray, height: int, width: int, downsample: int = 8, **box_options
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    height: int,
+    width: int,
+    downsample: int = LATENT_DOWNSAMPLE,
+    **box_options,
 ) -> np.ndarray:
     """keypoints [F, 134, 2] (pixels of the ``width`` x ``height`` image), scores [F, 134] ->
     float32 [F, height // downsample, width // downsample]. ``box_options``: see :func:`hand_boxes`."""
     boxes, valid = hand_boxes(keypoints, scores, **box_options)
     return boxes_to_mask(boxes, valid, height, width, downsample)
-
-
-def hand_loss_weight(mask: torch.Tensor, amplification: float = 10.0) -> torch.Tensor:
-    """Per-element loss weight ``1 + (amplification - 1) * mask`` (same shape as mask)."""
-    return 1.0 + (amplification - 1.0) * mask
