@@ -101,13 +101,16 @@ def write_clip(
             clip_id=clip_id, fps=FPS, height=int(size[0]), width=int(size[1]), num_frames=num_frames,
             sample_rate=SAMPLE_RATE, num_samples=len(audio), has_video=True,
         )  # fmt: skip
-        (tmp / "meta.json").write_text(json.dumps(full, indent=1, sort_keys=True, default=_jsonable) + "\n")
+        (tmp / "meta.json").write_text(json.dumps(full, indent=1, sort_keys=True, default=jsonable) + "\n")
     return final
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``json.dumps(default=...)`` for numpy scalars / arrays and paths (the values records and meta hold)."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
-    raise TypeError(f"meta.json cannot hold {type(value).__name__}")
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write a {type(value).__name__} to JSON")

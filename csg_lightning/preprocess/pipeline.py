@@ -22,11 +22,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
 from csg_lightning.io.atomic import atomic_path, remove_stale_temps
 from csg_lightning.io.validation import InputError
-from csg_lightning.preprocess.clip_writer import is_complete_clip, safe_clip_id, write_clip
+from csg_lightning.preprocess.clip_writer import is_complete_clip, jsonable, safe_clip_id, write_clip
 from csg_lightning.preprocess.config import PreprocessConfig
 from csg_lightning.preprocess.segments import Segment, SpeakerTrack
 from csg_lightning.timing import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
@@ -234,14 +232,4 @@ class VideoPreprocessor:
     def _write_record(self, key: str, record: dict) -> None:
         path = record_path(self.out, key)
         with atomic_path(path, durable=True) as tmp:
-            tmp.write_text(json.dumps(record, indent=1, default=_jsonable) + "\n")
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"record cannot hold {type(value).__name__}")
+            tmp.write_text(json.dumps(record, indent=1, default=jsonable) + "\n")
