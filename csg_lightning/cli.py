@@ -139,8 +139,25 @@ def _finish_wandb_run() -> None:
         wandb.finish()
 
 
+# `csg <tool> ...`: commands that are not LightningCLI subcommands, each a module with ``main(argv)``
+# (imported only when asked for, so `csg fit` starts no faster or slower for them).
+TOOLS = {
+    "generate": "csg_lightning.generation.generate_cli",  # audio + photo -> video (one row or a batch)
+    "sweep": "csg_lightning.sweeps.sweep_cli",  # run a sweep YAML's trials offline (--local)
+    "sweep-report": "csg_lightning.sweeps.report_cli",  # one table of a sweep's trials
+    "import-release": "csg_lightning.release.import_cli",  # the paper's Stage-1 checkpoint -> ours
+}
+
+
 def main(args: list[str] | None = None) -> None:
-    """Console-script entry (returns None so the exit status is 0 on success)."""
+    """Console-script entry (returns None so the exit status is 0 on success): a tool of :data:`TOOLS`,
+    else LightningCLI (fit / validate / test / predict)."""
+    argv = sys.argv[1:] if args is None else [str(a) for a in args]
+    if argv and argv[0] in TOOLS:
+        import importlib
+
+        importlib.import_module(TOOLS[argv[0]]).main(argv[1:])
+        return
     run(args)
 
 
