@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 EVAL_CKPT ?= runs/skeleton-demo/latest/checkpoints/last.ckpt
 FGD_CKPT ?= runs/fgd-autoencoder/latest/checkpoints/last.ckpt
 
-.PHONY: help setup setup-pose lock test test-slow lint demo-data train-skeleton sample-skeleton train-video eval-skeleton bench
+.PHONY: help setup setup-pose lock test test-slow lint demo-data train-skeleton sample-skeleton train-video eval-skeleton bench generate
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -82,8 +82,19 @@ eval-skeleton: setup demo-data ## score EVAL_CKPT (default: latest demo run) and
 train-video: setup demo-data ## train the Stage-2 pose-guided video generator demo (tiny parts, CPU, minutes)
 	$(BIN)/csg fit --config experiments/video/demo.yaml $(ARGS)
 
+.PHONY: sweep
+sweep: setup ## SWEEP=experiments/sweeps/X.yaml: check it, create the W&B sweep (wandb sweep; a server needed) and print the agent command
+	@test -n "$(SWEEP)" || { echo "usage: make sweep SWEEP=experiments/sweeps/ablations-demo.yaml  (no server: csg sweep SWEEP --local)"; exit 2; }
+	$(BIN)/csg sweep "$(SWEEP)"
+	$(BIN)/wandb sweep "$(SWEEP)"
+	@echo "agents: launchers/agents_per_gpu.sh ENTITY/PROJECT/SWEEP_ID | sbatch --array=0-N launchers/slurm/sweep_array.sbatch ENTITY/PROJECT/SWEEP_ID"
+
 bench: setup demo-data ## benchmarks: dataloader, skeleton model, pose drawing (one JSON line each)
 	$(BIN)/python benchmarks/bench_dataloader.py
 	$(BIN)/python benchmarks/bench_skeleton.py
 	$(BIN)/python benchmarks/bench_pose_drawing.py
 	$(BIN)/python benchmarks/bench_video.py
+
+generate: setup ## AUDIO=speech.wav PHOTO=person.png OUT=out.mp4 [REF=ref.npz] [PIPELINE=experiments/pipeline/demo.yaml]
+	@test -n "$(AUDIO)" -a -n "$(PHOTO)" -a -n "$(OUT)" || { echo "usage: make generate AUDIO=speech.wav PHOTO=person.png OUT=out.mp4 [REF=ref.npz] [PIPELINE=...]"; exit 2; }
+	$(BIN)/csg generate --pipeline "$(or $(PIPELINE),experiments/pipeline/demo.yaml)" --audio "$(AUDIO)" --photo "$(PHOTO)" --out "$(OUT)" $(if $(REF),--reference-pose "$(REF)") $(ARGS)

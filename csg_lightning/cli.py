@@ -116,7 +116,8 @@ def run(args: list[str] | None = None) -> CSGCLI:
     """Parse ``args`` (default: the command line), run the subcommand and return the CLI object."""
     if args is None or isinstance(args, list):  # bad --config files exit naming the file before LightningCLI starts
         stack_configs(sys.argv[1:] if args is None else [str(a) for a in args])
-    os.environ.setdefault("WANDB_MODE", "offline")
+    if "WANDB_SWEEP_ID" not in os.environ:  # a `wandb agent` trial reports to its sweep's server
+        os.environ.setdefault("WANDB_MODE", "offline")
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)
     try:

@@ -3,6 +3,7 @@
     csg-data demo  OUT  [--scale S] [--seed N] [--no-video]   synthetic offline demo corpus (clip folders)
     csg-data shard SRC DST [--val-speakers N] [--test-speakers N] [--skip-bad]
                                                   clip folders -> litdata shards + stats
+    csg-data features SHARDS --encoder ENC [--out DIR]   frozen audio-encoder features beside the shards
     csg-data import-poses SRC --format F --out OUT.npz   DWPose / CSG-405 pose files -> skeleton .npz
     csg-data pose-image PHOTO --out REF.npz [--estimator YAML | --pose P.onnx [--detector D.onnx]] [--person K]
                                                   photo -> reference skeleton .npz (+ .png) for --ref
@@ -83,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     shard.set_defaults(func=_shard)
 
+    from csg_lightning.audio_features_cli import add_features_parser
+
+    add_features_parser(sub)
     from csg_lightning.pose.import_cli import add_import_poses_parser
 
     add_import_poses_parser(sub)

@@ -3,6 +3,7 @@
     csg-eval skeleton --ckpt runs/skeleton-demo/latest/checkpoints/last.ckpt --data data/demo/shards \
         [--fgd-ckpt runs/fgd-autoencoder/latest/checkpoints/last.ckpt] [--out DIR | --run NAME]
     csg-eval video --generated GEN_DIR --reference REF_DIR [--fid-weights F] [--fvd-weights F] [--lpips-weights F]
+    csg-eval video-demo --skeleton-ckpt S --video-ckpt V --data data/demo/shards [--clips 4] [--seconds 4]
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def _skeleton(args) -> dict:
     return evaluate_skeleton(
         args.ckpt, args.data, fgd, _out_dir(args), num_steps=args.num_steps, guidance_scale=args.guidance_scale,
         seed=args.seed, max_windows=args.max_windows, batch_size=args.batch_size, device=args.device,
-        smooth=not args.no_smooth,
+        smooth=not args.no_smooth, sampler=args.sampler,
+        sampler_kwargs=json.loads(args.sampler_kwargs) if args.sampler_kwargs else None,
+        num_resamples=args.bootstrap,
     )  # fmt: skip
 
 
@@ -51,6 +54,16 @@ def _video(args) -> dict:
     )  # fmt: skip
 
 
+def _video_demo(args) -> dict:
+    from csg_lightning.evaluation.demo_video import DemoVideoConfig, evaluate_demo_video
+
+    return evaluate_demo_video(DemoVideoConfig(
+        args.skeleton_ckpt, args.video_ckpt, args.data, _out_dir(args), split=args.split, max_clips=args.clips,
+        seconds=args.seconds, frame_stride=args.frame_stride, video_steps=args.video_steps,
+        skeleton_steps=args.skeleton_steps, seed=args.seed, device=args.device,
+    ))  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csg-eval", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     sk.add_argument("--fgd-ckpt", default=DEFAULT_FGD_CKPT, help="FGDAutoencoderModule checkpoint")
     sk.add_argument("--num-steps", type=int, default=None, help="sampling steps (default: the checkpoint's)")
     sk.add_argument("--guidance-scale", type=float, default=None)
+    sk.add_argument("--sampler", default=None,
+                    help="diffusers scheduler for the model rows, e.g. DPMSolverMultistepScheduler (default: the checkpoint's)")
+    sk.add_argument("--sampler-kwargs", default=None, help='JSON, e.g. \'{"algorithm_type": "dpmsolver++"}\'')
+    sk.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the 95%% intervals (0: none)")
     sk.add_argument("--seed", type=int, default=0)
     sk.add_argument("--max-windows", type=int, default=48)
     sk.add_argument("--batch-size", type=int, default=8)
@@ -83,7 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
     vd.add_argument("--lpips-net", default="alex", choices=["alex", "vgg", "squeeze"])
     vd.add_argument("--max-frames", type=int, default=None, help="frames per video (default: all)")
     vd.set_defaults(fn=_video)
-    for p in (sk, vd):
+    vdemo = sub.add_parser("video-demo", help="Stage 1 -> Stage 2 on held-out clips vs the repeated reference frame")
+    vdemo.add_argument("--skeleton-ckpt", required=True, help="SkeletonDiffusion checkpoint (Stage 1)")
+    vdemo.add_argument("--video-ckpt", required=True, help="VideoGenerator checkpoint (Stage 2)")
+    vdemo.add_argument("--data", default="data/demo/shards", help="shard dir with video")
+    vdemo.add_argument("--split", default="test", choices=["train", "val", "test"])
+    vdemo.add_argument("--clips", type=int, default=4, help="clips scored (the split's first ones)")
+    vdemo.add_argument("--seconds", type=float, default=4.0, help="seconds of each clip after frame 0")
+    vdemo.add_argument("--frame-stride", type=int, default=None, help="default: the Stage-2 training data's")
+    vdemo.add_argument("--video-steps", type=int, default=None, help="Stage-2 sampling steps (default: model's)")
+    vdemo.add_argument("--skeleton-steps", type=int, default=None, help="Stage-1 sampling steps")
+    vdemo.add_argument("--seed", type=int, default=0)
+    vdemo.add_argument("--device", default="cpu")
+    vdemo.set_defaults(fn=_video_demo)
+    for p in (sk, vd, vdemo):
         p.add_argument("--out", default=None, help="output folder (default: <runs-root>/eval/<run>)")
         p.add_argument("--run", default=None, help="run name (default: a timestamp)")
         p.add_argument("--runs-root", default="runs")
@@ -101,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = {k: v for k, v in report.items() if k != "meta"}
     metrics = list(next(iter(rows.values())))
-    print(markdown_table(rows, metrics))
+    print(markdown_table(rows, metrics, (report["meta"].get("intervals") or {}).get("rows")))
     print(f"\nreport: {Path(args.out) / 'report.md'}")
 
 

@@ -8,7 +8,9 @@ merges mappings, replaces lists; ``callbacks+:`` appends). Layers may list layer
 An overlay (``experiments/skeleton/ablations/*.yaml``) names itself with ``overlay: <short name>``.
 A run is filed under ``<experiment>+<overlay>+<overlay>...`` in the order the overlays were given,
 plus ``+seed<N>`` when ``--seed`` is given: ``skeleton-demo+fusion_cross_attention+target_epsilon+seed1``.
-An explicit ``--experiment`` on the command line is used as it is.
+An explicit ``--experiment`` on the command line is used as it is. ``--config.<slot>=FILE`` is a
+``--config`` with a name, so a W&B sweep can grid over several overlay slots (``--config.fusion=none``:
+no file for that slot).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def _config_value(args: list[str], i: int) -> tuple[str | None, int]:
         return args[i + 1], 2
     if arg.startswith("--config="):
         return arg.split("=", 1)[1], 1
+    if arg.startswith("--config.") and "=" in arg:  # a named slot (a sweep's overlay parameter); none: no file
+        value = arg.split("=", 1)[1]
+        return ("" if value.strip().lower() in ("", "none", "null") else value), 1
     return None, 0
 
 
@@ -97,7 +102,9 @@ def stack_configs(args: list[str]) -> Stack:
             out.append(args[i])
             i += 1
             continue
-        if _is_inline(value):
+        if not value and args[i].startswith("--config."):
+            pass
+        elif _is_inline(value):
             out += args[i : i + span]
         else:
             expanded, names = _expand(Path(value), "--config", ())

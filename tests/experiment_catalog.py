@@ -8,6 +8,7 @@
 * component: ``experiments/components/**``: named by path from some recipe / layer / component, or a
              ``class_path`` fragment validated on its own.
 * callback:  ``callbacks/*.yaml``: named by path from some recipe or layer, and validated on its own.
+* sweep:     ``experiments/sweeps/*.yaml``: W&B sweep YAMLs (tests/test_sweeps.py checks and expands each).
 * tool:      the configs of other commands (``csg-data preprocess``, the pose estimators).
 """
 
@@ -22,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
 CALLBACKS = ROOT / "callbacks"
-TOOL_FOLDERS = ("data", "pose")  # experiments/<folder>/: configs of other commands than `csg`
+TOOL_FOLDERS = ("data", "pose", "pipeline")  # experiments/<folder>/: configs of other commands than `csg`
 # The one command-line override that shrinks the Stage-1 network of a recipe (tests and drills use it):
 # the tiny denoiser fragment (width 32, 1 layer) in place of the recipe's.
 TINY_SKELETON_MODEL = [f"--model.init_args.denoiser={ROOT / 'experiments/components/skeleton/denoiser/tiny.yaml'}"]
@@ -46,6 +47,8 @@ def kind(path: Path) -> str:
         return "component"
     if rel[1] in TOOL_FOLDERS:
         return "tool"
+    if rel[1] == "sweeps":  # W&B sweep YAMLs: checked and expanded by tests/test_sweeps.py
+        return "sweep"
     data = load(path)
     if "overlay" in data:
         return "overlay"

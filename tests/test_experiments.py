@@ -38,7 +38,8 @@ CPU = [
     "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto", "--trainer.precision=32-true",
     "--trainer.max_steps=1", "--trainer.val_check_interval=1", "--trainer.limit_val_batches=1",
 ]  # fmt: skip
-TESTED_ELSEWHERE = {"VideoGenerator": "tests/test_video_experiments.py"}
+TESTED_ELSEWHERE = {"VideoGenerator": "tests/test_video_experiments.py",
+                    "VAEAutoencoder": "tests/test_vae_autoencoder.py"}
 
 
 def _id(path: Path) -> str:
@@ -202,6 +203,10 @@ def test_tool_configs_load():
     for path in of_kind("tool"):
         if path.parent.name == "data":
             load_config(path)
+        elif path.parent.name == "pipeline":  # csg generate's pipelines (chains run in test_generate_cli.py)
+            from csg_lightning.generation.pipeline_config import load_pipeline_config
+
+            load_pipeline_config(path)
         else:
             check_class_fragment(path)
 

@@ -1,4 +1,5 @@
-"""VideoPipeline: CFG only through the guider, PoseNet once per tile, the module's entry points call it."""
+"""VideoPipeline: CFG only through the guider, PoseNet per tile inside the step, MimicMotion's unconditional
+branch as an option, the module's entry points call it."""
 
 from __future__ import annotations
 
@@ -45,11 +46,10 @@ def test_guidance_goes_through_the_guider_and_pose_features_once_per_tile(tiny_m
     monkeypatch.setattr(tiny_model.net, "encode_pose", lambda x: calls.append(x.shape) or encode(x))
     latents = pipe.sample_latents(ref, poses, num_steps=2, tile_size=4, tile_overlap=1)
     tiles = len(pipe.tiles(7, 4, 1))
-    assert latents.shape == (1, 7, 4, 8, 8) and torch.isfinite(latents).all()
+    assert tiles == 2 and latents.shape == (1, 7, 4, 8, 8) and torch.isfinite(latents).all()
     assert guider.calls == 2 * tiles  # every tile of every step mixed by Guider.combine
-    assert [tuple(c[:2]) for c in calls] == [
-        (1, 4)
-    ] * tiles  # PoseNet: once per tile, 1 x 4 frames, not doubled
+    # PoseNet inside the step: once per tile and step, 1 x 4 frames (never the whole clip), not doubled for CFG
+    assert [tuple(c[:2]) for c in calls] == [(1, 4)] * (2 * tiles)
 
 
 def test_scale_one_runs_no_unconditional_pass(tiny_model, monkeypatch):
@@ -89,3 +89,75 @@ def test_predict_step_and_sample_batch_generate_frames(tiny_model):
     finally:
         tiny_model.hparams.num_inference_steps = 25
     assert frames.shape == (1, 2, 64, 64, 3) and frames.dtype == torch.uint8
+
+
+def _record_unet_calls(net, monkeypatch):
+    calls = []
+    forward = net.forward
+
+    def recording(sample, *args, pose_features=None, unposed_items=0, **kwargs):
+        calls.append((len(sample), unposed_items, None if pose_features is None else pose_features.data_ptr()))
+        return forward(sample, *args, pose_features=pose_features, unposed_items=unposed_items, **kwargs)
+
+    monkeypatch.setattr(net, "forward", recording)
+    return calls
+
+
+def test_unconditional_pass_with_or_without_pose_and_batched_or_not(tiny_model, monkeypatch):
+    ref, poses = _inputs(5)
+    pipe = tiny_model.pipeline()
+    assert pipe.uncond_pose and not pipe.cfg_batch  # our model: pose kept; two passes one after the other
+    calls = _record_unet_calls(tiny_model.net, monkeypatch)
+    kept = pipe.sample_latents(ref, poses, num_steps=2, tile_size=None)
+    # per step: uncond then cond, batch 1 each, both posed with the same (not copied) features
+    assert [c[:2] for c in calls] == [(1, 0), (1, 0)] * 2 and calls[0][2] == calls[1][2]
+    calls.clear()
+    pipe.uncond_pose = False  # MimicMotion: no pose in the unconditional pass
+    dropped = pipe.sample_latents(ref, poses, num_steps=2, tile_size=None)
+    assert [c[:2] for c in calls] == [(1, 1), (1, 0)] * 2
+    assert (dropped - kept).abs().max() > 1e-3
+    pipe.cfg_batch = True  # one batch of two; features broadcast to the posed half only
+    calls.clear()
+    batched = pipe.sample_latents(ref, poses, num_steps=2, tile_size=None)
+    assert [c[:2] for c in calls] == [(2, 1)] * 2
+    # batching changes only rounding; float32 spacing at sigma_max = 700 is 6e-5, and 2 steps keep it
+    assert torch.allclose(batched, dropped, atol=5e-4)
+    pipe.uncond_pose = True
+    assert torch.allclose(pipe.sample_latents(ref, poses, num_steps=2, tile_size=None), kept, atol=5e-4)
+
+
+def test_mimicmotion_weights_make_its_unconditional_branch_the_default(tmp_path):
+    torch.manual_seed(0)
+    plain = VideoGenerator.from_preset("tiny", ema_decay=0)
+    path = tmp_path / "mimicmotion.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in plain.net.state_dict().items()}, str(path))
+    loaded = VideoGenerator.from_preset("tiny", ema_decay=0, mimicmotion_checkpoint=str(path))
+    assert (plain.pipeline().uncond_pose, plain.pipeline().clip_resize) == (True, "antialias")
+    assert (loaded.pipeline().uncond_pose, loaded.pipeline().clip_resize) == (False, "svd")
+    explicit = VideoGenerator.from_preset("tiny", ema_decay=0, mimicmotion_checkpoint=str(path), uncond_pose=True)
+    assert explicit.pipeline().uncond_pose is True
+
+
+def test_uint8_poses_stay_on_their_device_and_match_float_poses(tiny_model):
+    g = torch.Generator().manual_seed(1)
+    ref = torch.randint(0, 255, (1, 3, 64, 64), generator=g, dtype=torch.uint8)
+    poses = torch.randint(0, 255, (1, 6, 3, 64, 64), generator=g, dtype=torch.uint8)
+    pipe = tiny_model.pipeline()
+    from csg_lightning.video.pixel_range import to_model_range
+
+    a = pipe.sample_latents(to_model_range(ref), poses, num_steps=1, tile_size=4, tile_overlap=2)
+    b = pipe.sample_latents(to_model_range(ref), to_model_range(poses), num_steps=1, tile_size=4, tile_overlap=2)
+    assert torch.equal(a, b)
+
+
+def test_mimicmotion_initial_noise_repeats_one_tile(tiny_model):
+    pipe = tiny_model.pipeline()
+    g = torch.Generator().manual_seed(0)
+    assert pipe.draw_noise(g, (1, 9), (8, 8), 4).unique(dim=1).shape[1] == 9  # ours: independent frames
+    pipe.initial_noise = "mimicmotion"
+    noise = pipe.draw_noise(torch.Generator().manual_seed(0), (1, 9), (8, 8), 4)
+    assert torch.equal(noise[:, :4], noise[:, 4:8]) and torch.equal(noise[:, 0], noise[:, 8])
+    with pytest.raises(ValueError, match="initial_noise"):
+        VideoPipeline(pipe.net, pipe.vae, pipe.image_encoder, pipe.scheduler, pipe.guider, initial_noise="x")

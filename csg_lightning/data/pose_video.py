@@ -1,7 +1,9 @@
 """``PoseVideoDataModule``: video clips with rendered pose images, streamed from litdata shards (Stage 2).
 
 Each example takes ``num_frames`` frames ``start, start + stride, ...`` of one clip and a reference
-frame of the same clip, decodes them with decord from the record's mp4 bytes (scaled while decoding
+frame of the same clip (with ``reference_first``: frame 0 of the example is the reference frame itself,
+with its pose, followed by ``num_frames - 1`` frames ``start, start + stride, ...``: the layout of a clip
+at inference, where the pose sequence starts with the reference image's pose), decodes them with decord from the record's mp4 bytes (scaled while decoding
 so that the frame covers ``width`` x ``height``, then centre-cropped; keypoints follow the same map,
 see :class:`~csg_lightning.data.cover_crop.CoverCrop`), draws the pose images on the fly with the
 project's renderer (``draw_pose_sequence``, ``canvas_size=None``: drawn at the output size) and builds
@@ -22,7 +24,8 @@ Batch (B = batch, F = num_frames, H x W = height x width, h x w = H/8 x W/8):
 - "hand_mask": float32 [B, F, h, w] (1 on latent cells of confident hands)
 - "keypoints": float32 [B, F, 134, 2] pixels of the output frame, "scores": float32 [B, F, 134]
 - "reference_keypoints": float32 [B, 134, 2], "reference_scores": float32 [B, 134]
-- "audio": float32 [B, S * 640] in [-1, 1], S = (F - 1) * stride + 1 frames from the first one
+- "audio": float32 [B, S * 640] in [-1, 1], S = (F' - 1) * stride + 1 frames from ``start`` (F' = F, or
+  F - 1 with ``reference_first``)
 - "frame_indices": int64 [B, F], "reference_index": int64 [B], "start": int64 [B]
 - "clip_id", "speaker_id": list[str]
 """
@@ -81,6 +84,7 @@ class PoseVideoDataset(StreamingDataset):
         drop_last: bool | None = None,
         cache_dir: str | None = None,
         max_cache_size: int | float | str | None = None,
+        reference_first: bool = False,
     ) -> None:
         super().__init__(
             input_dir, cache_dir=cache_dir, shuffle=shuffle, drop_last=drop_last, seed=seed,
@@ -88,6 +92,8 @@ class PoseVideoDataset(StreamingDataset):
         )  # fmt: skip
         if num_frames < 1 or frame_stride < 1:
             raise ValueError(f"num_frames and frame_stride must be >= 1, got {num_frames} and {frame_stride}")
+        if reference_first and num_frames < 2:
+            raise ValueError(f"reference_first needs num_frames >= 2 (the reference + driven frames), got {num_frames}")
         if height % LATENT_DOWNSAMPLE or width % LATENT_DOWNSAMPLE:
             raise ValueError(
                 f"height and width must be multiples of {LATENT_DOWNSAMPLE}, got {height} x {width}"
@@ -97,11 +103,18 @@ class PoseVideoDataset(StreamingDataset):
         self.swap_rb, self.canvas_size = swap_rb, canvas_size
         self.hand_options = dict(hand_options or {})
         self.source = input_dir
+        self.reference_first = bool(reference_first)
+
+    @property
+    def window_frames(self) -> int:
+        """Frames taken ``frame_stride`` apart from ``start`` (``num_frames``, less the reference frame 0
+        with ``reference_first``)."""
+        return self.num_frames - int(self.reference_first)
 
     @property
     def span(self) -> int:
-        """Frames from the first to the last sampled frame, inclusive."""
-        return (self.num_frames - 1) * self.frame_stride + 1
+        """Frames from the first to the last sampled frame of the window, inclusive."""
+        return (self.window_frames - 1) * self.frame_stride + 1
 
     def __getitem__(self, index):
         record = super().__getitem__(index)
@@ -135,16 +148,20 @@ class PoseVideoDataset(StreamingDataset):
         start = choose_start(num_frames, self.span, rng)
         ref_index = int(rng.integers(0, num_frames))
         kp, sc, audio = cut_window(record["keypoints"], record["scores"], record["audio"], start, self.span)
-        offsets = np.arange(self.num_frames) * self.frame_stride
+        offsets = np.arange(self.window_frames) * self.frame_stride
         indices = np.minimum(start + offsets, num_frames - 1)
         kp, sc = kp[offsets], sc[offsets]
         sc[start + offsets > num_frames - 1] = 0.0  # padded frames: repeated pixels, no pose
+        ref_raw_kp = np.asarray(record["keypoints"][ref_index], dtype=np.float32)
+        ref_sc = np.array(record["scores"][ref_index], dtype=np.float32)
+        if self.reference_first:  # frame 0 = the reference frame with its pose, as at inference
+            indices = np.concatenate([[ref_index], indices])
+            kp, sc = np.concatenate([ref_raw_kp[None], kp]), np.concatenate([ref_sc[None], sc])
         crop = CoverCrop.fit(int(record["width"]), int(record["height"]), self.width, self.height)
         pixels = decode_video(video, [*indices.tolist(), ref_index], crop.scaled, where)
         pixels = np.ascontiguousarray(crop.crop(pixels).transpose(0, 3, 1, 2))  # [F + 1, 3, H, W]
         kp = crop.keypoints(kp)
-        ref_kp = crop.keypoints(record["keypoints"][ref_index])
-        ref_sc = np.array(record["scores"][ref_index], dtype=np.float32)
+        ref_kp = crop.keypoints(ref_raw_kp)
         ref_pose = draw_pose(
             ref_kp, ref_sc, self.width, self.height, (self.height, self.width), canvas_size=self.canvas_size,
             swap_rb=self.swap_rb,
@@ -181,6 +198,9 @@ class PoseVideoDataModule(SkeletonAudioDataModule):
         swap_rb: MimicMotion's pose colour order (keep True for MimicMotion weights).
         canvas_size: pose drawing canvas short side (None: draw at the output size, fast).
         hand_min_mean, hand_min_score, hand_margin: hand-box rules (see ``data.hand_mask``).
+        reference_first: frame 0 of every example is its reference frame with its pose (the layout of
+            inference: ``VideoPipeline`` puts the reference pose first and drops frame 0), in training
+            and evaluation alike.
     """
 
     def __init__(
@@ -205,6 +225,7 @@ class PoseVideoDataModule(SkeletonAudioDataModule):
         persistent_workers: bool = False,
         cache_dir: str | None = None,
         max_cache_size: str | None = None,
+        reference_first: bool = False,
     ) -> None:
         super().__init__(
             data_dir, batch_size=batch_size, num_workers=num_workers, seed=seed, shuffle=shuffle,
@@ -216,6 +237,7 @@ class PoseVideoDataModule(SkeletonAudioDataModule):
         self.height, self.width = height, width
         self.swap_rb, self.canvas_size = swap_rb, canvas_size
         self.hand_options = {"min_mean": hand_min_mean, "min_score": hand_min_score, "margin": hand_margin}
+        self.reference_first = bool(reference_first)
 
     @property
     def video_fps(self) -> float:
@@ -238,5 +260,6 @@ class PoseVideoDataModule(SkeletonAudioDataModule):
             uri, num_frames=self.num_frames, frame_stride=self.frame_stride, height=self.height,
             width=self.width, random_examples=train, shuffle=self.shuffle and train, seed=self.seed,
             swap_rb=self.swap_rb, canvas_size=self.canvas_size, hand_options=self.hand_options,
-            drop_last=self.drop_last if train else None, **self.shards.streaming_options(),
+            drop_last=self.drop_last if train else None, reference_first=self.reference_first,
+            **self.shards.streaming_options(),
         )  # fmt: skip

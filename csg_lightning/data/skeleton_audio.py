@@ -10,6 +10,10 @@ one clip, with its audio (640 samples per frame). Batches are dicts (B = batch, 
 - "audio": float32 [B, L * 640] in [-1, 1]; frame f <-> samples [f * 640, (f + 1) * 640)
 - "clip_id": list[str], "speaker_id": list[str], "start": int64 [B] (first prefix frame in the clip)
 - "width", "height": int64 [B], the pixel frame the keypoints live in
+- with precomputed audio features (``csg-data features``; ``audio_features``, default: ``DATA/audio_features``
+  when it exists): "audio_features" float32 [B, L, C] (frame f <-> the same samples as above) and
+  "audio_features_id": list[str], the encoder's identity (``data/audio_features.py``); the model uses them
+  instead of running its (frozen, identical) encoder
 
 Training windows start uniformly at random, drawn from (seed, epoch, record index), so a resumed
 run sees the same windows. Validation/test windows are fixed: drawn from (seed, record index),
@@ -29,10 +33,16 @@ from lightning.pytorch import LightningDataModule
 from litdata import StreamingDataset
 from litdata.streaming.sampler import ChunkedIndex
 
+from csg_lightning.data.audio_features import (
+    AudioFeatureFolder,
+    AudioFeaturesError,
+    AudioFeaturesMissing,
+    cut_features,
+)
 from csg_lightning.data.normalization import local_features, normalize
 from csg_lightning.data.records import check_record
 from csg_lightning.data.resumable_loader import ResumableStreamingDataLoader
-from csg_lightning.data.shard_folder import ShardFolder
+from csg_lightning.data.shard_folder import ShardFolder, join_uri, read_bytes
 from csg_lightning.data.shards import SPLITS, ShardDirError
 from csg_lightning.data.windows import choose_start, cut_window
 from csg_lightning.skeleton.local import CONFIDENCE_THRESHOLD, local_confidence
@@ -62,6 +72,8 @@ class ClipWindowDataset(StreamingDataset):
         drop_last: bool | None = None,
         cache_dir: str | None = None,
         max_cache_size: int | float | str | None = None,
+        features_dir: str | None = None,
+        features_id: str | None = None,
     ) -> None:
         super().__init__(
             input_dir,
@@ -77,6 +89,21 @@ class ClipWindowDataset(StreamingDataset):
         self.mean = np.asarray(stats["mean"], dtype=np.float32)
         self.std = np.asarray(stats["std"], dtype=np.float32)
         self.source = input_dir
+        self.features_dir, self.features_id = features_dir, features_id
+        self._features: StreamingDataset | None = None
+        self._features_options = {"cache_dir": cache_dir, "max_cache_size": max_cache_size}
+
+    def _audio_features(self, record: dict, index: int, start: int) -> np.ndarray:
+        """The precomputed features of this window [L, C] (same record index in the sidecar split)."""
+        if self._features is None:
+            self._features = StreamingDataset(self.features_dir, shuffle=False, **self._features_options)
+        entry = self._features[index]
+        if entry["clip_id"] != record["clip_id"]:
+            raise AudioFeaturesError(
+                f"{self.features_dir}: record {index} holds features of {entry['clip_id']!r}, the shards hold "
+                f"{record['clip_id']!r}; re-run `csg-data features` on {self.source}'s shard folder"
+            )
+        return cut_features(entry["features"], start, self.length)
 
     @property
     def length(self) -> int:
@@ -103,6 +130,10 @@ class ClipWindowDataset(StreamingDataset):
         features = normalize(local_features(kp), {"mean": self.mean, "std": self.std})
         mask = (local_confidence(sc) > CONFIDENCE_THRESHOLD).astype(np.float32)
         ref = self.num_prefix - 1
+        extra = {}
+        if self.features_dir is not None:
+            extra = {"audio_features": torch.from_numpy(self._audio_features(record, index, start)),
+                     "audio_features_id": self.features_id}  # fmt: skip
         return {
             "features": torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
             "mask": torch.from_numpy(mask),
@@ -116,6 +147,7 @@ class ClipWindowDataset(StreamingDataset):
             "start": torch.tensor(start, dtype=torch.int64),
             "width": torch.tensor(int(record["width"]), dtype=torch.int64),
             "height": torch.tensor(int(record["height"]), dtype=torch.int64),
+            **extra,
         }
 
 
@@ -132,6 +164,8 @@ class SkeletonAudioDataModule(LightningDataModule):
         drop_last: litdata's ``drop_last`` for train (None: True under DDP, else False).
         cache_dir: where litdata caches chunks of remote data (local dirs are read in place).
         max_cache_size: litdata cache budget, e.g. "50GB" (None: litdata's default).
+        audio_features: folder of precomputed audio features (``csg-data features``); "auto": ``DATA/audio_features``
+            when it exists; None: never (the model runs its encoder on the raw audio).
     """
 
     def __init__(
@@ -149,9 +183,12 @@ class SkeletonAudioDataModule(LightningDataModule):
         persistent_workers: bool = False,
         cache_dir: str | None = None,
         max_cache_size: str | None = None,
+        audio_features: str | None = "auto",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.audio_features = audio_features
+        self._features_folder: AudioFeatureFolder | None | bool = False  # False: not looked up yet
         self.data_dir = str(data_dir)
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.num_workers, self.window, self.num_prefix, self.seed = num_workers, window, num_prefix, seed
@@ -185,6 +222,27 @@ class SkeletonAudioDataModule(LightningDataModule):
         """Frames per example: num_prefix + window."""
         return self.num_prefix + self.window
 
+    @property
+    def audio_features_folder(self) -> AudioFeatureFolder | None:
+        """The precomputed audio features streamed with the windows (None: none, the model encodes raw audio)."""
+        if self._features_folder is False:
+            folder, path = None, self.audio_features
+            if path == "auto":
+                try:
+                    folder = AudioFeatureFolder(join_uri(self.data_dir, "audio_features"), read_bytes, join_uri)
+                except AudioFeaturesMissing:
+                    folder = None  # no (readable) features folder beside the shards: raw audio
+            elif path:
+                folder = AudioFeatureFolder(str(path), read_bytes, join_uri)
+            self._features_folder = folder
+        return self._features_folder
+
+    @property
+    def audio_features_identity(self) -> dict | None:
+        """The identity of the encoder that wrote the streamed features (None without features)."""
+        folder = self.audio_features_folder
+        return None if folder is None else {**folder.identity, "encoder_file": folder.encoder_file}
+
     # -- datasets -------------------------------------------------------------------------------
     def make_dataset(self, split: str) -> ClipWindowDataset | None:
         """A fresh dataset of one split (None when the split is empty)."""
@@ -192,6 +250,10 @@ class SkeletonAudioDataModule(LightningDataModule):
         if uri is None:
             return None
         train = split == "train"
+        folder, features = self.audio_features_folder, {}
+        if folder is not None:
+            features = {"features_dir": folder.split_uri(split, self.shards.split_info(split)["clip_ids"]),
+                        "features_id": folder.identity["id"]}  # fmt: skip
         return ClipWindowDataset(
             uri,
             self.stats,
@@ -202,6 +264,7 @@ class SkeletonAudioDataModule(LightningDataModule):
             seed=self.seed,
             drop_last=self.drop_last if train else None,
             **self.shards.streaming_options(),
+            **features,
         )
 
     def setup(self, stage: str | None = None) -> None:

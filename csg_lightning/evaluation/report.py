@@ -1,4 +1,9 @@
-"""``report.json`` and ``report.md``: one row per model/baseline, one column per metric, plus ``meta``."""
+"""``report.json`` and ``report.md``: one row per model/baseline, one column per metric, plus ``meta``.
+
+Confidence intervals, when given, are ``{row: {metric: [lo, hi]}}``; they are shown in brackets after each
+value of ``report.md`` and stored in ``report.json`` under ``meta.intervals.rows`` (the rows themselves keep
+one number per metric).
+"""
 
 from __future__ import annotations
 
@@ -45,11 +50,21 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def markdown_table(rows: dict[str, dict[str, float]], metrics: list[str]) -> str:
+def _cell(value, interval=None) -> str:
+    if interval is None or len(interval) != 2:
+        return _fmt(value)
+    return f"{_fmt(value)} [{_fmt(interval[0])}, {_fmt(interval[1])}]"
+
+
+def markdown_table(rows: dict[str, dict[str, float]], metrics: list[str],
+                   intervals: dict[str, dict[str, list]] | None = None) -> str:  # fmt: skip
+    """The table of ``rows``; with ``intervals`` ({row: {metric: [lo, hi]}}) each cell reads ``v [lo, hi]``."""
+    intervals = intervals or {}
     head = "| row | " + " | ".join(f"{m} {METRIC_NOTES.get(m, ('', ''))[0]}".strip() for m in metrics) + " |"
     sep = "|---|" + "---:|" * len(metrics)
     body = [
-        f"| {name} | " + " | ".join(_fmt(vals.get(m)) for m in metrics) + " |" for name, vals in rows.items()
+        f"| {name} | " + " | ".join(_cell(vals.get(m), intervals.get(name, {}).get(m)) for m in metrics) + " |"
+        for name, vals in rows.items()
     ]
     return "\n".join([head, sep, *body])
 
@@ -62,9 +77,12 @@ def write_report(out_dir: Path, title: str, rows: dict[str, dict[str, float]], m
     report = _clean({**rows, "meta": meta})
     with atomic_path(out_dir / "report.json") as tmp:
         Path(tmp).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    lines = [f"# {title}", "", markdown_table(rows, metrics), ""]
+    intervals = meta.get("intervals") or {}
+    lines = [f"# {title}", "", markdown_table(rows, metrics, intervals.get("rows")), ""]
+    if intervals:
+        lines += [f"In brackets: {intervals.get('description', 'confidence intervals')}.", ""]
     lines += [f"- **{m}** ({METRIC_NOTES[m][0]}): {METRIC_NOTES[m][1]}" for m in metrics if m in METRIC_NOTES]
-    lines += ["", "## Meta", ""] + [f"- {k}: `{v}`" for k, v in meta.items()]
+    lines += ["", "## Meta", ""] + [f"- {k}: `{v}`" for k, v in meta.items() if k != "intervals"]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     with atomic_path(out_dir / "report.md") as tmp:

@@ -2,11 +2,14 @@
 
 Rows: ``model`` (the checkpoint, prefix + true audio), ``ground_truth``, ``mean_pose``,
 ``random_clip`` and ``shuffled_audio`` (see ``baselines.py``); metrics: ``metrics.gesture_suite``.
-Writes ``report.json``, ``report.md`` and three PNG plots into ``out_dir``.
+Writes ``report.json``, ``report.md`` and three PNG plots into ``out_dir``. Every value of every row
+comes with a 95 % percentile bootstrap interval over the test windows (``metrics/bootstrap.py``;
+``report.json``: ``meta.intervals``), so two rows whose intervals overlap are not told apart by the table.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import time
@@ -38,6 +41,16 @@ def file_hash(path: str | Path, chars: int = 16) -> str:
     return digest.hexdigest()[:chars]
 
 
+def with_sampler(diffusion, sampler: str | None, sampler_kwargs: dict | None = None):
+    """A copy of a ``DiffusionProcess`` that samples with another diffusers scheduler (the same training
+    schedule and prediction type); fails here, naming the scheduler, when diffusers has no such class."""
+    out = copy.copy(diffusion)
+    out.sampler_name = sampler or diffusion.sampler_name
+    out.sampler_kwargs = {"timestep_spacing": "trailing", **(sampler_kwargs or {})}
+    out.make_sampler()
+    return out
+
+
 def _load_model(ckpt: str | Path, device: str):
     from csg_lightning.models.skeleton_diffusion import SkeletonDiffusion
 
@@ -63,13 +76,20 @@ def evaluate_skeleton(
     pool_size: int = 32,
     device: str = "cpu",
     smooth: bool = True,
+    sampler: str | None = None,
+    sampler_kwargs: dict | None = None,
+    num_resamples: int = 1000,
+    level: float = 0.95,
 ) -> dict:
     """Score ``ckpt`` and the baselines on up to ``max_windows`` test windows of ``data_dir``.
 
     ``fgd_ckpt``: an ``FGDAutoencoderModule`` checkpoint (``experiments/eval/fgd_autoencoder.yaml``).
     ``num_steps`` / ``guidance_scale``: sampling settings (None: the checkpoint's). ``smooth``: apply the
     Savitzky-Golay filter (window 11, order 2) that ``SkeletonPipeline`` applies to its output to
-    the model rows too, so the scores describe what generation delivers. Returns the report
+    the model rows too, so the scores describe what generation delivers. ``sampler`` / ``sampler_kwargs``:
+    another diffusers scheduler for the model rows (None: the checkpoint's; e.g. ``DPMSolverMultistepScheduler``
+    with ``{"algorithm_type": "dpmsolver++"}``). ``num_resamples`` / ``level``: the bootstrap intervals
+    (0 resamples: none). Returns the report
     dict ({row: {metric: value}, "meta": {...}}) that is also written to ``out_dir/report.json``.
     """
     began = time.time()
@@ -80,6 +100,8 @@ def evaluate_skeleton(
     if window is None or prefix is None:
         raise ValueError(f"{ckpt}: the window/prefix lengths are unset (not a trained checkpoint?)")
     pipeline = model.pipeline()  # the checkpoint's state_dict holds the EMA weights
+    if sampler is not None or sampler_kwargs:
+        pipeline.diffusion = with_sampler(model.diffusion, sampler, sampler_kwargs)
     encoder, fgd_stats = load_fgd_encoder(fgd_ckpt)
     features = SkeletonClipFeatures(encoder, fgd_stats)
     if window < features.clip_frames:
@@ -109,12 +131,12 @@ def evaluate_skeleton(
             return baselines.mean_pose(batch, train_mean, prefix)
         return baselines.random_clip(batch, pool, prefix, rng)
 
-    rows, bc_windows, kept = {}, {}, {}
+    rows, bc_windows, kept, intervals = {}, {}, {}, {}
     for row in ROWS:
         if (row == "shuffled_audio" and shuffled is None) or (row == "random_clip" and not pool):
             rows[row] = {m: float("nan") for m in METRIC_NAMES}
             continue
-        metrics = GestureMetrics(features, seed=seed)
+        metrics = GestureMetrics(features, seed=seed, per_window=num_resamples > 0)
         preds = []
         for i, batch in enumerate(batches):
             kp, sc = predict(row, i, batch)
@@ -123,6 +145,8 @@ def evaluate_skeleton(
             metrics.update(kp, sc, gt_kp, gt_sc, batch["audio"][:, prefix * spf :])
             preds.append((kp.numpy(), sc.numpy()))
         rows[row] = metrics.compute()
+        if num_resamples > 0:
+            intervals[row] = metrics.intervals(num_resamples, level)
         bc_windows[row] = metrics.bc_per_window().numpy()
         kept[row] = (np.concatenate([p[0] for p in preds]), np.concatenate([p[1] for p in preds]))
         log.info("%s: %s", row, {k: round(v, 4) for k, v in rows[row].items()})
@@ -147,10 +171,18 @@ def evaluate_skeleton(
         "num_steps": int(num_steps if num_steps is not None else model.diffusion.num_inference_steps),
         "guidance_scale": float(guidance_scale if guidance_scale is not None else model.guider.scales(1)[0]),
         "seed": seed,
+        "sampler": pipeline.diffusion.sampler_name,
+        "sampler_kwargs": pipeline.diffusion.sampler_kwargs,
         "savgol_smoothing": smooth,
         "plots": [p.name for p in plots.values()],
         "seconds": round(time.time() - began, 1),
     }
+    if intervals:
+        meta["intervals"] = {
+            "description": f"{level:.0%} percentile bootstrap intervals over the {num_windows} test windows "
+            f"({num_resamples} resamples, seed {seed})",
+            "level": level, "resamples": num_resamples, "unit": "test window", "rows": intervals,
+        }  # fmt: skip
     notes = [
         "FGD is measured against the ground-truth test windows (so the ground_truth row is 0 by construction) "
         "and is comparable only under the same FGD encoder hash.",

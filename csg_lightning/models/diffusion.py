@@ -1,7 +1,8 @@
 """Forward diffusion and sampler construction with diffusers schedulers (we never write a scheduler).
 
 Training noise comes from a ``DDPMScheduler`` (100 steps, ``squaredcos_cap_v2`` cosine schedule,
-no sample clipping since features are z-scores). Samplers are any diffusers scheduler class,
+or the release's ``cosine_tau_2`` given as ``trained_betas`` (``noise_schedule.py``), no sample
+clipping since features are z-scores). Samplers are any diffusers scheduler class,
 built from the training scheduler's config with ``from_config`` so they share its betas and
 prediction type.
 """
@@ -13,6 +14,8 @@ from typing import Any
 import diffusers
 import torch
 from diffusers import DDPMScheduler
+
+from csg_lightning.models.noise_schedule import named_trained_betas
 
 PREDICTION_TYPES = ("sample", "epsilon", "v_prediction")
 
@@ -46,6 +49,7 @@ class DiffusionProcess:
             beta_schedule=beta_schedule,
             prediction_type=prediction_type,
             clip_sample=False,
+            trained_betas=named_trained_betas(beta_schedule, num_train_timesteps),  # cosine_tau_<x>; else None
         )
         self.sampler_name = sampler
         # "trailing" spacing makes few-step samplers start at the last training timestep.

@@ -15,7 +15,9 @@ class EMAWeights:
     The effective decay warms up as ``min(decay, (1 + n) / (10 + n))`` after n updates, so early
     averages are not dominated by the random initialisation. Not an ``nn.Module`` on purpose:
     the shadows are not module buffers, so DDP never broadcasts them and every rank keeps its
-    own (identical) copy.
+    own (identical) copy. Under FSDP2 the parameters are DTensor shards, and so are their shadows
+    (``clone`` keeps the layout): each rank averages only its shard (sharded EMA); checkpoints get the
+    gathered whole tensors (:func:`whole`).
     """
 
     def __init__(self, params: dict[str, nn.Parameter], decay: float = 0.999) -> None:
@@ -77,8 +79,10 @@ class EMAWeights:
         state = checkpoint["state_dict"]
         current = {}
         for name, p in self.params.items():
-            current[name] = (self._backup[name] if self._backup is not None else p.detach()).clone()
-            state[name] = self.shadow[name].to(dtype=state[name].dtype, device=state[name].device).clone()
+            current[name] = whole(self._backup[name] if self._backup is not None else p.detach()).clone()
+            shadow = whole(self.shadow[name])
+            if name in state:  # sharded training: only rank 0 holds the full state_dict (the others: empty)
+                state[name] = shadow.to(dtype=state[name].dtype, device=state[name].device).clone()
         checkpoint["ema_state"] = {"current": current, "num_updates": self.num_updates}
 
     @staticmethod
@@ -97,5 +101,23 @@ class EMAWeights:
         missing = set(self.params) - set(shadow)
         if missing:
             raise KeyError(f"EMAWeights: checkpoint lacks averaged weights for {sorted(missing)[:5]} ...")
-        self.shadow = {name: shadow[name].detach().clone().float() for name in self.params}
+        self.shadow = {name: like(shadow[name].detach().clone().float(), p) for name, p in self.params.items()}
         self.num_updates = int(num_updates)
+
+
+def whole(tensor: torch.Tensor) -> torch.Tensor:
+    """A parameter's whole value: a DTensor shard (FSDP2, ``fully_shard``) is gathered (a collective: every
+    rank must call it, as Lightning's checkpoint hooks do); any other tensor is returned as it is."""
+    gather = getattr(tensor, "full_tensor", None)
+    return gather() if callable(gather) else tensor
+
+
+def like(value: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    """A whole tensor laid out as ``param``: sharded the same way when ``param`` is a DTensor (resuming a
+    sharded run from a full checkpoint), else on its device."""
+    mesh, placements = getattr(param, "device_mesh", None), getattr(param, "placements", None)
+    if mesh is None or placements is None or hasattr(value, "placements"):
+        return value
+    from torch.distributed.tensor import distribute_tensor
+
+    return distribute_tensor(value.to(param.device), mesh, placements)

@@ -2,7 +2,8 @@
 
 Holds the dataset statistics (buffers ``feature_mean`` / ``feature_std`` / ``has_stats``, so a checkpoint
 carries them) and the representation (``local``: z-scored local features, the paper's; else normalised
-absolute points, see ``representation.py``). :meth:`split` cuts a datamodule batch into prefix, window,
+absolute points, see ``representation.py``); ``prefix_low_confidence`` says what the prefix holds at
+unconfident points. :meth:`split` cuts a datamodule batch into prefix, window,
 mask and audio features -- what both training and sampling condition on.
 """
 
@@ -16,13 +17,22 @@ from csg_lightning.models.representation import decode_features, encode_keypoint
 from csg_lightning.skeleton.local import NUM_LOCAL_FEATURES
 from csg_lightning.timing import SAMPLES_PER_FRAME
 
+# What the prefix holds at points scored <= 0.7: "keep" the estimator's position (ours), or "mean": feature 0,
+# the dataset mean of the z-scored local features (the release multiplies its prefix by the confidence mask).
+PREFIX_LOW_CONFIDENCE = ("keep", "mean")
+
 
 class SkeletonCodec(nn.Module):
     """Encodes [.., 134, 2] pixels to [.., 246] model features and back (no trainable weights)."""
 
-    def __init__(self, local: bool = True, frame_size: int = 512) -> None:
+    def __init__(self, local: bool = True, frame_size: int = 512, prefix_low_confidence: str = "keep") -> None:
         super().__init__()
         self.local, self.frame_size = bool(local), int(frame_size)
+        if prefix_low_confidence not in PREFIX_LOW_CONFIDENCE:
+            raise ValueError(
+                f"model.prefix_low_confidence: expected one of {PREFIX_LOW_CONFIDENCE}, got {prefix_low_confidence!r}"
+            )
+        self.prefix_low_confidence = prefix_low_confidence
         self.register_buffer("feature_mean", torch.zeros(NUM_LOCAL_FEATURES))
         self.register_buffer("feature_std", torch.ones(NUM_LOCAL_FEATURES))
         self.register_buffer("has_stats", torch.tensor(False))
@@ -63,4 +73,19 @@ class SkeletonCodec(nn.Module):
         if p < p_data:
             audio = audio[:, (p_data - p) * SAMPLES_PER_FRAME :]
         audio_feats = audio_encoder(audio, feats.shape[1] - p_data + p)
-        return feats[:, p_data - p : p_data], feats[:, p_data:], mask[:, p_data:], audio_feats
+        prefix = self.prefix_points(feats[:, p_data - p : p_data], mask[:, p_data - p : p_data])
+        return prefix, feats[:, p_data:], mask[:, p_data:], audio_feats
+
+    def prefix_points(self, prefix: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """prefix [.., P, 246], mask [.., P, 123] -> the prefix the denoiser sees (``prefix_low_confidence``)."""
+        if self.prefix_low_confidence == "keep":
+            return prefix
+        return prefix * mask.repeat_interleave(2, dim=-1).to(prefix.dtype)
+
+    def reference_features(self, keypoints: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """Reference [134, 2] pixels and [134] scores -> [246] NaN-free features (the first window's prefix)."""
+        raw = self.encode(keypoints)
+        if self.prefix_low_confidence == "keep":
+            return torch.nan_to_num(raw)
+        mask = encode_mask(scores, self.local) * torch.isfinite(raw).view(*raw.shape[:-1], -1, 2).all(-1)
+        return self.prefix_points(torch.nan_to_num(raw), mask)

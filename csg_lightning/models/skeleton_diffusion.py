@@ -11,6 +11,11 @@ A checkpoint alone can generate: the statistics, the default reference skeleton 
 prefix lengths are buffers (filled from ``trainer.datamodule`` in :meth:`setup`), and the YAML's parts
 are hyper-parameters (LightningCLI records them with ``_instantiator``, so ``load_from_checkpoint``
 rebuilds them; :meth:`from_config` does the same for a model built in Python from such a dict).
+
+Precomputed audio features (``csg-data features``): when a batch carries ``audio_features`` written by an
+encoder whose identity equals this module's (frozen) ``audio_encoder``, the loss uses them and the encoder
+does not run; features of another encoder are an error naming both. The encoder stays part of the module
+(and of its checkpoints), so generation from raw audio works as before.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
+from csg_lightning.data.audio_features import AudioFeaturesError, check_frozen, encoder_identity
 from csg_lightning.models.diffusion import DiffusionProcess
 from csg_lightning.models.ema_hooks import EMAHooks
 from csg_lightning.models.loss import DiffusionLoss
@@ -63,6 +69,23 @@ def skeleton_batch_frames(batch: dict) -> int:
     return int(batch["features"].shape[0] * batch["features"].shape[1])
 
 
+class PrecomputedAudio:
+    """Stands in for the audio encoder with a batch's precomputed features [B, L, C] (L = data prefix + window).
+
+    ``__call__(audio, num_frames)`` -> the last ``num_frames`` frames (the codec drops the first frames'
+    audio for a shorter model prefix, and asks for the frames that remain)."""
+
+    def __init__(self, features: torch.Tensor) -> None:
+        self.features = features
+
+    def __call__(self, audio: torch.Tensor, num_frames: int) -> torch.Tensor:
+        if num_frames > self.features.shape[1]:
+            raise ValueError(
+                f"batch['audio_features'] has {self.features.shape[1]} frames, the model needs {num_frames}"
+            )
+        return self.features[:, self.features.shape[1] - num_frames :].float()
+
+
 class SkeletonDiffusion(EMAHooks, L.LightningModule):
     """Audio-conditioned skeleton diffusion (the paper's Stage 1), its parts passed in.
 
@@ -70,7 +93,9 @@ class SkeletonDiffusion(EMAHooks, L.LightningModule):
     last prefix frame), ``local_representation`` (False: absolute coordinates in a ``frame_size``
     frame), ``window_frames`` / ``prefix_frames`` (None: the datamodule's ``window`` / ``num_prefix``),
     ``crossfade_frames`` (overlap of generation windows), ``ema_decay`` (0 disables EMA),
-    ``ema_start_step``.
+    ``ema_start_step``. Fidelity to the paper's release: ``prefix_low_confidence`` ("keep": the
+    estimator's positions, ours; "mean": the dataset mean, the release's), ``outer_lip_window`` /
+    ``inner_lip_window`` (output smoothing of the lips; None: 11 like every point; the release: 7 / 5).
     """
 
     def __init__(
@@ -91,6 +116,9 @@ class SkeletonDiffusion(EMAHooks, L.LightningModule):
         crossfade_frames: int = 25,
         ema_decay: float = 0.999,
         ema_start_step: int = 0,
+        prefix_low_confidence: str = "keep",
+        outer_lip_window: int | None = None,
+        inner_lip_window: int | None = None,
     ) -> None:
         super().__init__()
         from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
@@ -113,12 +141,14 @@ class SkeletonDiffusion(EMAHooks, L.LightningModule):
         self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
         self.use_prefix, self.prefix_repeat_prob = bool(use_prefix), float(prefix_repeat_prob)
         self.crossfade_frames = int(crossfade_frames)
-        self.codec = SkeletonCodec(local_representation, frame_size)
+        self.codec = SkeletonCodec(local_representation, frame_size, prefix_low_confidence)
+        self.lip_windows = (outer_lip_window, inner_lip_window)  # None: the pipeline's smoothing window (11)
         self.register_buffer("default_reference_keypoints", torch.zeros(NUM_KEYPOINTS, 2))
         self.register_buffer("default_reference_scores", torch.zeros(NUM_KEYPOINTS))
         self.register_buffer("window_length", torch.tensor(-1 if window_frames is None else int(window_frames)))
         self.register_buffer("prefix_length", torch.tensor(-1 if prefix_frames is None else int(prefix_frames)))
         self.init_ema()
+        self._encoder_id: str | None = None
 
     @classmethod
     def from_config(cls, init_args: dict) -> SkeletonDiffusion:
@@ -172,8 +202,43 @@ class SkeletonDiffusion(EMAHooks, L.LightningModule):
             kp, sc = reference
             self.default_reference_keypoints.copy_(torch.as_tensor(np.asarray(kp), dtype=torch.float32))
             self.default_reference_scores.copy_(torch.as_tensor(np.asarray(sc), dtype=torch.float32))
+        features = getattr(dm, "audio_features_identity", None)
+        if features is not None:
+            self.check_audio_features(features["id"], features.get("encoder_file", "the datamodule's features"))
         if self.codec.local and stats is None and not bool(self.codec.has_stats):
             raise ValueError("SkeletonDiffusion: the datamodule has no `stats` (mean/std [246]) for the local features")
+
+    # ------------------------------------------------------------------ precomputed audio features
+    def audio_encoder_id(self) -> str:
+        """The identity (``data/audio_features.encoder_identity``) of the frozen audio encoder, computed once."""
+        if self._encoder_id is None:
+            check_frozen(self.audio_encoder, "SkeletonDiffusion with precomputed audio features")
+            self._encoder_id = encoder_identity(self.audio_encoder)["id"]
+        return self._encoder_id
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self._encoder_id = None  # the encoder's weights are about to change
+
+    def check_audio_features(self, features_id: str, source: str) -> None:
+        """Raise unless features of encoder ``features_id`` are this module's encoder's output."""
+        mine = self.audio_encoder_id()
+        if features_id != mine:
+            raise AudioFeaturesError(
+                f"{source}: the precomputed audio features were written by encoder {features_id}, but "
+                f"model.audio_encoder ({type(self.audio_encoder).__name__}) is encoder {mine}; recompute them "
+                "with this encoder (`csg-data features SHARDS --encoder <its YAML or this checkpoint>`) or "
+                "train on raw audio (data.init_args.audio_features: null)"
+            )
+
+    def _batch_encoder(self, batch: dict):
+        """The audio encoder for this batch: its precomputed features when it carries matching ones."""
+        if "audio_features" not in batch:
+            return self.audio_encoder
+        ids = set(batch.get("audio_features_id") or ["(no audio_features_id)"])
+        for features_id in ids:
+            self.check_audio_features(str(features_id), "batch['audio_features']")
+        return PrecomputedAudio(batch["audio_features"])
 
     # ------------------------------------------------------------------ training
     def _split(self, batch: dict):
@@ -182,7 +247,7 @@ class SkeletonDiffusion(EMAHooks, L.LightningModule):
                 "SkeletonDiffusion: prefix_frames is unknown; set model.prefix_frames or use a datamodule "
                 "with a `num_prefix` attribute"
             )
-        return self.codec.split(batch, self.prefix_frames, self.model_prefix, self.audio_encoder)
+        return self.codec.split(batch, self.prefix_frames, self.model_prefix, self._batch_encoder(batch))
 
     def _diffusion_loss(self, batch: dict, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         prefix, x0, mask, audio = self._split(batch)

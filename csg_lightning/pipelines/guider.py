@@ -3,7 +3,9 @@
 A guider says how many passes a step needs and mixes them: ``uncond + s * (cond - uncond)`` with a
 scale ``s`` per frame. :class:`ConstantGuider` (Stage 1; the paper's 3.5) uses one scale for every
 frame; :class:`LinearRampGuider` (Stage 2, as MimicMotion) rises linearly from ``min_scale`` on the
-first frame to ``max_scale`` on the last. A scale of exactly 1 everywhere needs only the
+first frame to ``max_scale`` on the last: over the whole clip (frame 0 included), also when it is
+denoised in tiles (``combine(..., frames=tile, num_frames=clip length)``), as MimicMotion's
+``linspace(min, max, num_frames)``. A scale of exactly 1 everywhere needs only the
 conditional pass (``needs_uncond`` is False), so the pipelines skip the unconditional half.
 """
 

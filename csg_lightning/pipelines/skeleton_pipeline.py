@@ -23,7 +23,7 @@ from csg_lightning.models.skeleton_codec import SkeletonCodec
 from csg_lightning.pipelines.guider import ConstantGuider, Guider
 from csg_lightning.pipelines.window_chain import chain_windows
 from csg_lightning.skeleton.layout import NUM_KEYPOINTS
-from csg_lightning.skeleton.smoothing import savgol_smooth
+from csg_lightning.skeleton.smoothing import SmoothingConfig, savgol_smooth, savgol_smooth_parts
 from csg_lightning.timing import SAMPLES_PER_FRAME, frames_for_samples
 
 
@@ -50,6 +50,7 @@ class SkeletonPipeline:
         default_reference: tuple[torch.Tensor, torch.Tensor] | None = None,
         smoothing_window: int = 11,
         smoothing_order: int = 2,
+        lip_windows: tuple[int | None, int | None] = (None, None),
     ) -> None:
         self.audio_encoder, self.denoiser, self.diffusion = audio_encoder, denoiser, diffusion
         self.guider, self.codec = guider, codec
@@ -58,6 +59,9 @@ class SkeletonPipeline:
         self.crossfade_frames = int(crossfade_frames)
         self.default_reference = default_reference
         self.smoothing_window, self.smoothing_order = int(smoothing_window), int(smoothing_order)
+        # (outer, inner) lip windows; None: ``smoothing_window`` (the release: 7 and 5, SkeletonDiffusion's
+        # outer_lip_window / inner_lip_window)
+        self.lip_windows = tuple(lip_windows)
 
     @classmethod
     def from_module(cls, module) -> SkeletonPipeline:
@@ -71,6 +75,7 @@ class SkeletonPipeline:
             module.audio_encoder, module.denoiser, module.diffusion, module.guider, module.codec,
             module.window_frames, module.prefix_frames, module.model_prefix, module.crossfade_frames,
             default_reference=(module.default_reference_keypoints, module.default_reference_scores),
+            lip_windows=getattr(module, "lip_windows", (None, None)),
         )  # fmt: skip
 
     @property
@@ -185,16 +190,25 @@ class SkeletonPipeline:
             return self.denoise(prefix[None], audio_feats, window, num_steps, guider, gen)[0]
 
         with self._inference():
-            ref_feat = torch.nan_to_num(self.codec.encode(ref_kp))
+            ref_feat = self.codec.reference_features(ref_kp, ref_sc)
             feats = chain_windows(one_window, num_frames, window, p, overlap, ref_feat[None].expand(p, -1))
             kp = self.codec.decode(feats[None], ref_kp[None])[0]
             sc = generated_scores(ref_sc[None], num_frames)[0]
         kp = kp.cpu().numpy().astype(np.float32)
         if smooth:
-            kp = savgol_smooth(kp, self.smoothing_window, self.smoothing_order)
+            kp = self._smooth_track(kp)
         return kp, sc.cpu().numpy().astype(np.float32)
 
     def smooth(self, keypoints: torch.Tensor) -> torch.Tensor:
         """[B, T, 134, 2] -> the same smoothed along T (what :meth:`__call__` applies), on the CPU."""
         kp = keypoints.detach().cpu().numpy()
-        return torch.from_numpy(np.stack([savgol_smooth(k, self.smoothing_window, self.smoothing_order) for k in kp]))
+        return torch.from_numpy(np.stack([self._smooth_track(k) for k in kp]))
+
+    def _smooth_track(self, keypoints: np.ndarray) -> np.ndarray:
+        """[T, 134, 2] -> smoothed: one window for every point, or the lips' own (``lip_windows``)."""
+        w = self.smoothing_window
+        outer, inner = (w if v is None else int(v) for v in self.lip_windows)
+        if outer == w and inner == w:
+            return savgol_smooth(keypoints, w, self.smoothing_order)
+        windows = SmoothingConfig(w, self.smoothing_order, outer, inner).windows()
+        return savgol_smooth_parts(keypoints, windows, self.smoothing_order)

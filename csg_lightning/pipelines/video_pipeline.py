@@ -2,13 +2,37 @@
 
 The caller owns nothing but the inputs; the pipeline owns the loop and the scheduler (diffusers'
 ``EulerDiscreteScheduler``) owns the step. Per step every tile of frames (progressive latent fusion,
-:mod:`~csg_lightning.video.latent_fusion`; one tile for short clips) is evaluated by the
-:class:`~csg_lightning.video.pose_injection.PoseGuidedUNet` with the reference conditions and, when the
-guider needs it, without them (CLIP token and reference latent zeroed, as in training's condition
-dropout; the pose is always kept). The two passes are mixed by ``Guider.combine`` (the per-frame linear
-ramp of :class:`~csg_lightning.pipelines.guider.LinearRampGuider`); tiles are fused and the scheduler
-takes one Euler step on the whole clip. PoseNet features are computed once per tile and frame, and
-shared by the conditional and unconditional pass (not duplicated for CFG).
+:mod:`~csg_lightning.video.latent_fusion`, MimicMotion's tiles and weights; one tile for short clips) is
+evaluated by the :class:`~csg_lightning.video.pose_injection.PoseGuidedUNet` with the reference conditions
+and, when the guider needs it, without them (CLIP token and reference latent zeroed). The two passes are
+mixed by ``Guider.combine`` (the per-frame linear ramp of
+:class:`~csg_lightning.pipelines.guider.LinearRampGuider`, over the whole clip as MimicMotion's); tiles
+are fused and the scheduler takes one Euler step on the whole clip.
+
+Memory: PoseNet features are computed per tile inside the step (never for the whole clip: ~5 GB in bf16
+for 35 s at 576x1024) and one copy serves both CFG passes; pose images stay where the caller keeps them
+(uint8 on the CPU from :meth:`VideoPipeline.__call__`) and only a tile's are moved to the device. The two passes run one after the other
+(``cfg_batch=False``, as MimicMotion: half the activation memory) or as one batch of two
+(``cfg_batch=True``: faster for small tiles on a GPU; the features are broadcast, not copied).
+
+Options where MimicMotion (``Tencent/MimicMotion``, ``pipeline_mimicmotion.py``) and ours differ
+(``tests/test_mimicmotion_parity.py`` shows the same latents with MimicMotion's settings):
+
+- ``uncond_pose``: True (ours) keeps the pose in the unconditional pass; False (MimicMotion) gives it
+  none (``pose_latents=None``). Ours is the default for our models because our training's condition
+  dropout drops only the CLIP token and reference latent, never the pose, so "no pose" is an input the
+  model never saw; :class:`~csg_lightning.video.video_generator.VideoGenerator` picks False when
+  MimicMotion weights are loaded.
+- ``initial_noise``: "independent" (ours) draws every frame's noise; "mimicmotion" reproduces its
+  draws from the same seed: the noise-augmentation noise is always drawn first (even at strength 0),
+  then one tile of noise [B, tile_size, 4, h, w] repeated with period ``tile_size`` (frames ``k`` and
+  ``k + tile_size`` start equal; ours keeps them independent, which fused tiles need no less).
+- ``clip_resize``: "antialias" (ours, what our models were trained with) or "svd" (SVD's/MimicMotion's
+  resize of the reference for CLIP; use it with SVD/MimicMotion weights).
+- Kept from ours: guidance combined per tile before fusion (MimicMotion fuses both passes, then
+  combines; equal by linearity, one accumulator instead of two); fusion accumulated in float32 under
+  bf16; a scale of 1 runs one pass (MimicMotion's indexing breaks without CFG); clips shorter than a
+  tile run as one tile.
 
 Shapes: reference [B, 3, H, W] and poses [B, F, 3, H, W] in [-1, 1]; latents [B, F, 4, H/8, W/8].
 """
@@ -27,6 +51,8 @@ from csg_lightning.video.latent_fusion import fuse_tiles, tile_indices
 from csg_lightning.video.pixel_range import to_model_range, to_uint8
 from csg_lightning.video.vae_latents import decode_latents
 
+INITIAL_NOISE = ("independent", "mimicmotion")
+
 
 @dataclass
 class VideoPipeline:
@@ -42,8 +68,18 @@ class VideoPipeline:
     noise_aug_strength: float = 0.0
     num_steps: int = 25
     tile_size: int | None = 16
-    tile_overlap: int = 4
+    tile_overlap: int = 4  # MimicMotion's meaning: frames two tiles share, frame 0 included
     vae_chunk_size: int = 8
+    uncond_pose: bool = True
+    cfg_batch: bool = False
+    initial_noise: str = "independent"
+    clip_resize: str = "antialias"
+
+    def __post_init__(self) -> None:
+        if self.initial_noise not in INITIAL_NOISE:
+            raise ValueError(
+                f"VideoPipeline: initial_noise must be one of {INITIAL_NOISE}, got {self.initial_noise!r}"
+            )
 
     @property
     def device(self) -> torch.device:
@@ -52,7 +88,7 @@ class VideoPipeline:
     @torch.no_grad()
     def encode_reference(self, reference: torch.Tensor, generator: torch.Generator | None = None):
         """reference [B, 3, H, W] in [-1, 1] -> (CLIP tokens [B, 1, D], unscaled reference latents [B, 4, h, w])."""
-        clip = clip_image_embeds(self.image_encoder, reference)
+        clip = clip_image_embeds(self.image_encoder, reference, resize=self.clip_resize)
         return clip, reference_latents(self.vae, reference, self.noise_aug_strength, generator)
 
     def time_ids(self, batch_size: int) -> torch.Tensor:
@@ -70,59 +106,88 @@ class VideoPipeline:
     @torch.no_grad()
     def sample_latents(self, reference: torch.Tensor, poses: torch.Tensor, num_steps: int | None = None,
                        tile_size: int | None = -1, tile_overlap: int | None = None, seed: int = 0,
-                       guider: Guider | None = None) -> torch.Tensor:  # fmt: skip
-        """reference [B, 3, H, W], poses [B, F, 3, H, W] (both in [-1, 1]) -> scaled latents [B, F, 4, h, w]
-        (float32). Unset arguments take the pipeline's (``tile_size=None``: no tiling)."""
+                       guider: Guider | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """reference [B, 3, H, W], poses [B, F, 3, H, W] (both in [-1, 1]; poses may also be uint8, on any
+        device: each tile is moved and converted when it is used) -> scaled latents [B, F, 4, h, w]
+        (float32). Unset arguments take the pipeline's (``tile_size=None``: no tiling). ``noise``: the
+        initial noise [B, F, 4, h, w] (before ``init_noise_sigma``), default drawn from ``seed``."""
         device = self.device
         generator = torch.Generator("cpu").manual_seed(seed)
+        if self.initial_noise == "mimicmotion" and self.noise_aug_strength == 0:
+            torch.randn(reference.shape, generator=generator)  # MimicMotion always draws it
         clip, ref = self.encode_reference(reference.to(device), generator)
         tile_size = self.tile_size if tile_size == -1 else tile_size
         tile_overlap = self.tile_overlap if tile_overlap is None else tile_overlap
-        return self.denoise(poses.to(device), clip, ref, self.time_ids(len(reference)), num_steps or self.num_steps,
-                            guider or self.guider, tile_size, tile_overlap, generator)  # fmt: skip
+        if noise is None:
+            noise = self.draw_noise(generator, poses.shape[:2], ref.shape[-2:], tile_size)
+        return self.denoise(poses, clip, ref, self.time_ids(len(reference)), num_steps or self.num_steps,
+                            guider or self.guider, tile_size, tile_overlap, noise)  # fmt: skip
+
+    def draw_noise(
+        self, generator: torch.Generator, batch_frames, latent_hw, tile_size: int | None
+    ) -> torch.Tensor:
+        """float32 [B, F, 4, h, w] from ``generator`` (see ``initial_noise`` in the module docstring)."""
+        b, f = (int(n) for n in batch_frames)
+        period = tile_size if self.initial_noise == "mimicmotion" and tile_size else f
+        noise = torch.randn((b, period, 4, *latent_hw), generator=generator, device=generator.device)
+        return noise.repeat(1, f // period + 1, 1, 1, 1)[:, :f] if period != f else noise
 
     @torch.no_grad()
-    def denoise(self, poses, clip, ref, time_ids, num_steps, guider, tile_size, tile_overlap, generator):
-        """The Euler loop from pure noise (see the module docstring)."""
+    def denoise(self, poses, clip, ref, time_ids, num_steps, guider, tile_size, tile_overlap, noise):
+        """The Euler loop from ``noise`` (see the module docstring)."""
         scheduler = copy.deepcopy(self.scheduler)
-        device, dtype = poses.device, next(self.net.parameters()).dtype
+        device, dtype = self.device, next(self.net.parameters()).dtype
         b, f = poses.shape[:2]
+        if tuple(noise.shape) != (b, f, 4, *ref.shape[-2:]):
+            raise ValueError(
+                f"VideoPipeline: noise must be {(b, f, 4, *ref.shape[-2:])}, got {tuple(noise.shape)}"
+            )
         scheduler.set_timesteps(num_steps, device=device)
-        noise = torch.randn((b, f, 4, *ref.shape[-2:]), generator=generator, device=generator.device)
-        latents = noise.to(device) * scheduler.init_noise_sigma
-        guided = guider.needs_uncond
-        clip_in = (torch.cat([torch.zeros_like(clip), clip]) if guided else clip).to(dtype)
-        ref_in = torch.cat([torch.zeros_like(ref), ref]) if guided else ref
-        ids_in = (torch.cat([time_ids, time_ids]) if guided else time_ids).to(dtype)
+        latents = noise.to(device, torch.float32) * scheduler.init_noise_sigma
         tiles = self.tiles(f, tile_size, tile_overlap)
-        by_tile = {tuple(idx): self._pose_features(poses[:, torch.as_tensor(idx, device=device)], dtype)
-                   for idx in tiles}  # fmt: skip
+        guided = guider.needs_uncond
+        cond = (clip.to(dtype), ref, time_ids.to(dtype))
+        uncond = (torch.zeros_like(cond[0]), torch.zeros_like(ref), cond[2])
         for t in scheduler.timesteps:
             model_input = scheduler.scale_model_input(latents, t)
 
-            def predict(idx, model_input=model_input, t=t, by_tile=by_tile):
-                x = model_input[:, torch.as_tensor(idx, device=device)]
-                features = by_tile[tuple(idx)]
-                if guided:
-                    x, features = torch.cat([x, x]), torch.cat([features, features])
-                refs = ref_in[:, None].expand(-1, len(idx), -1, -1, -1)
-                sample = torch.cat([x, refs], dim=2).to(dtype)
-                timestep = t.reshape(1).to(device).expand(sample.shape[0])
-                out = self.net(
-                    sample, timestep, clip_in, ids_in, pose_features=features.flatten(0, 1)
-                ).float()
+            def predict(idx, model_input=model_input, t=t):
+                index = torch.as_tensor(idx, device=device)
+                features = self._pose_features(poses[:, torch.as_tensor(idx, device=poses.device)], dtype)
+                x = model_input[:, index]
                 if not guided:
-                    return out
-                uncond, cond = out.chunk(2)
-                return guider.combine(cond, uncond, frame_dim=1, frames=idx, num_frames=f)
+                    return self._unet(x, t, cond, features, 0)
+                if self.cfg_batch:
+                    both = tuple(torch.cat([u, c]) for u, c in zip(uncond, cond, strict=True))
+                    out_u, out_c = self._unet(
+                        torch.cat([x, x]), t, both, features, 0 if self.uncond_pose else b
+                    ).chunk(2)
+                else:
+                    out_u = self._unet(x, t, uncond, features, 0 if self.uncond_pose else b)
+                    out_c = self._unet(x, t, cond, features, 0)
+                return guider.combine(out_c, out_u, frame_dim=1, frames=idx, num_frames=f)
 
             latents = scheduler.step(fuse_tiles(predict, f, tiles), t, latents).prev_sample
         return latents.float()
 
+    def _unet(self, x, t, conditions, features, unposed_items) -> torch.Tensor:
+        """One UNet pass on scaled latents x [B', n, 4, h, w] with (CLIP, reference latent, time ids) ->
+        float32 [B', n, 4, h, w]; ``features`` serve the last ``B' - unposed_items`` items."""
+        clip, ref, ids = conditions
+        dtype = clip.dtype
+        sample = torch.cat([x, ref[:, None].expand(-1, x.shape[1], -1, -1, -1)], dim=2).to(dtype)
+        timestep = t.reshape(1).to(x.device).expand(sample.shape[0])
+        return self.net(
+            sample, timestep, clip, ids, pose_features=features, unposed_items=unposed_items
+        ).float()
+
     def _pose_features(self, poses: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """poses [B, n, 3, H, W] -> PoseNet features [B, n, C, h, w] (once per tile, shared by both CFG passes)."""
-        features = self.net.encode_pose(poses.to(dtype))
-        return features.view(poses.shape[0], poses.shape[1], *features.shape[1:])
+        """poses of one tile [B, n, 3, H, W] ([-1, 1] or uint8) -> PoseNet features [B * n, C, h, w], computed
+        inside the step (one tile at a time; one copy for both CFG passes)."""
+        poses = poses.to(self.device)
+        if poses.dtype == torch.uint8:
+            poses = to_model_range(poses)
+        return self.net.encode_pose(poses.to(dtype))
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
@@ -133,11 +198,13 @@ class VideoPipeline:
     def __call__(self, reference: torch.Tensor, poses: torch.Tensor, reference_pose: torch.Tensor | None = None,
                  **options) -> torch.Tensor:  # fmt: skip
         """uint8 reference [B, 3, H, W] + uint8 pose images [B, F, 3, H, W] (+ the reference's own pose image
-        [B, 3, H, W]) -> uint8 frames [B, F, H, W, 3]. With ``reference_pose`` it is frame 0 of the denoised
+        [B, 3, H, W]; float 0..255 accepted) -> uint8 frames [B, F, H, W, 3]. Pose images stay on their
+        device. With ``reference_pose`` it is frame 0 of the denoised
         clip (as at inference) and dropped. ``options``: see :meth:`sample_latents`."""
-        device = self.device
-        reference, poses = to_model_range(reference).to(device), to_model_range(poses).to(device)
+        reference = to_model_range(reference).to(self.device)
         if reference_pose is not None:
-            poses = torch.cat([to_model_range(reference_pose).to(device)[:, None], poses], dim=1)
+            poses = torch.cat([reference_pose.to(poses.device, poses.dtype)[:, None], poses], dim=1)
+        if poses.dtype != torch.uint8:  # float 0..255; uint8 stays uint8 (converted tile by tile)
+            poses = to_model_range(poses)
         latents = self.sample_latents(reference, poses, **options)
         return self.decode(latents[:, 1:] if reference_pose is not None else latents)

@@ -112,9 +112,18 @@ def smooth_skeleton(
             f"smooth_skeleton expects keypoints [T, 134, 2] and scores [T, 134], got {keypoints.shape} and {scores.shape}"
         )
     filled = fill_unconfident(keypoints, scores >= threshold)
-    windows = cfg.windows()
-    out = np.empty_like(filled)
+    out = savgol_smooth_parts(filled, cfg.windows(), cfg.order)
+    return out.astype(keypoints.dtype if keypoints.dtype.kind == "f" else np.float32)
+
+
+def savgol_smooth_parts(keypoints: np.ndarray, windows: np.ndarray, polyorder: int = 2) -> np.ndarray:
+    """[T, N, ...] with a window per point (int [N]) -> each point's track filtered with its window
+    (:func:`savgol_smooth`; the release: outer lips 7, inner lips 5, the rest 11)."""
+    windows = np.asarray(windows)
+    if windows.shape != (keypoints.shape[1],):
+        raise ValueError(f"savgol_smooth_parts: {windows.shape} windows for {keypoints.shape[1]} points")
+    out = np.empty_like(keypoints)
     for w in np.unique(windows):
         idx = windows == w
-        out[:, idx] = savgol_smooth(filled[:, idx], int(w), cfg.order)
-    return out.astype(keypoints.dtype if keypoints.dtype.kind == "f" else np.float32)
+        out[:, idx] = savgol_smooth(keypoints[:, idx], int(w), polyorder)
+    return out

@@ -1,7 +1,9 @@
 """Reference-image conditioning of the SVD UNet and its added time ids.
 
 - CLIP path: the reference image (values in [-1, 1]) is resized to the encoder's input size
-  (antialiased bicubic), mapped to [0, 1], normalised with CLIP's mean/std, and its projected
+  (``resize="antialias"``: torch's antialiased bicubic, then clamped; ``resize="svd"``: SVD's / MimicMotion's
+  Gaussian blur + bicubic with ``align_corners=True``, diffusers' ``_resize_with_antialiasing``, no clamp),
+  mapped to [0, 1], normalised with CLIP's mean/std, and its projected
   ``image_embeds`` [B, D] become the single cross-attention token [B, 1, D].
 - VAE path: the reference plus ``noise_aug_strength`` x Gaussian noise is encoded and the latent
   distribution's mode is taken, WITHOUT the 0.18215 scale; it is repeated over frames and concatenated
@@ -24,13 +26,22 @@ def _dtype_of(module: nn.Module) -> torch.dtype:
     return next(module.parameters()).dtype
 
 
-def clip_image_embeds(image_encoder: nn.Module, images: torch.Tensor) -> torch.Tensor:
+def clip_image_embeds(image_encoder: nn.Module, images: torch.Tensor, resize: str = "antialias") -> torch.Tensor:
     """images [B, 3, H, W] in [-1, 1] -> CLIP image embedding tokens [B, 1, D] (float32)."""
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"clip_image_embeds: expected images [B, 3, H, W], got {tuple(images.shape)}")
     size = int(image_encoder.config.image_size)
-    x = F.interpolate(images.float(), size=(size, size), mode="bicubic", align_corners=False, antialias=True)
-    x = (x.clamp(-1, 1) + 1) / 2
+    if resize == "svd":
+        from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import (
+            _resize_with_antialiasing,
+        )
+
+        x = (_resize_with_antialiasing(images.float(), (size, size)) + 1) / 2
+    elif resize == "antialias":
+        x = F.interpolate(images.float(), size=(size, size), mode="bicubic", align_corners=False, antialias=True)
+        x = (x.clamp(-1, 1) + 1) / 2
+    else:
+        raise ValueError(f"clip_image_embeds: resize must be 'antialias' or 'svd', got {resize!r}")
     mean = torch.tensor(CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)
     x = ((x - mean) / std).to(_dtype_of(image_encoder))

@@ -1,4 +1,4 @@
-"""Gradient checkpointing of the SVD UNet, including its temporal transformer blocks; FSDP wrapping.
+"""Gradient checkpointing of the SVD UNet, including its temporal transformer blocks.
 
 diffusers' ``enable_gradient_checkpointing()`` checkpoints the spatio-temporal res-blocks and the
 *spatial* transformer blocks, but ``TransformerSpatioTemporalModel`` calls its
@@ -6,12 +6,7 @@ diffusers' ``enable_gradient_checkpointing()`` checkpoints the spatio-temporal r
 temporal block's ``forward`` is replaced on the instance by a checkpointed call of the original, so
 module names and state-dict keys stay unchanged (checkpoints and ``save_pretrained`` are unaffected).
 
-FSDP (``trainer.strategy: lightning.pytorch.strategies.FSDPStrategy``): wrap per UNet block with
-``auto_wrap_policy`` = the classes in :data:`FSDP_WRAP_CLASSES` (down/mid/up spatio-temporal blocks),
-``activation_checkpointing_policy`` unset (checkpointing is done here), ``use_orig_params: true``
-(frozen VAE/CLIP and trainable UNet share the root unit), ``sharding_strategy: FULL_SHARD``; the
-frozen VAE/CLIP stay unsharded in the root unit, and EMA needs ``ema_decay: 0`` (the shadows are
-per-rank full copies).
+FSDP: :mod:`~csg_lightning.video.fsdp_sharding` shards per UNet block; checkpointing stays this module's.
 """
 
 from __future__ import annotations
@@ -45,28 +40,3 @@ def enable_checkpointing(unet: nn.Module) -> int:
             block.forward = functools.partial(_checkpointed, block.forward)
             block._csg_checkpointed = True
     return len(blocks)
-
-
-def fsdp_wrap_classes() -> set[type[nn.Module]]:
-    """The module classes FSDP should wrap one by one (``auto_wrap_policy``)."""
-    from diffusers.models.unets.unet_3d_blocks import (
-        CrossAttnDownBlockSpatioTemporal,
-        CrossAttnUpBlockSpatioTemporal,
-        DownBlockSpatioTemporal,
-        UNetMidBlockSpatioTemporal,
-        UpBlockSpatioTemporal,
-    )
-
-    return {
-        CrossAttnDownBlockSpatioTemporal, DownBlockSpatioTemporal, UNetMidBlockSpatioTemporal,
-        UpBlockSpatioTemporal, CrossAttnUpBlockSpatioTemporal,
-    }  # fmt: skip
-
-
-FSDP_WRAP_CLASSES = (
-    "diffusers.models.unets.unet_3d_blocks.CrossAttnDownBlockSpatioTemporal",
-    "diffusers.models.unets.unet_3d_blocks.DownBlockSpatioTemporal",
-    "diffusers.models.unets.unet_3d_blocks.UNetMidBlockSpatioTemporal",
-    "diffusers.models.unets.unet_3d_blocks.UpBlockSpatioTemporal",
-    "diffusers.models.unets.unet_3d_blocks.CrossAttnUpBlockSpatioTemporal",
-)

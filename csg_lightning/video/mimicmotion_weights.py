@@ -5,6 +5,10 @@ MimicMotion releases one state dict whose keys start with ``unet.`` (the SVD UNe
 wrapping the dict in ``"state_dict"``/``"module"``); ``module.`` prefixes from DDP saves are stripped.
 The load is non-strict and returns what was missing and unexpected, so partial checkpoints (for
 example PoseNet only) are usable and mistakes are visible.
+
+Loaded through ``VideoGenerator(mimicmotion_checkpoint=...)``, sampling also defaults to MimicMotion's
+inference (``uncond_pose=False``: no pose in the unconditional pass; ``clip_resize="svd"``), which
+``tests/test_mimicmotion_parity.py`` shows gives MimicMotion's latents.
 """
 
 from __future__ import annotations

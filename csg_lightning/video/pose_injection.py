@@ -2,9 +2,15 @@
 
 Stock diffusers ``UNetSpatioTemporalConditionModel`` has no pose argument, so
 :class:`PoseGuidedUNet` owns the UNet and the PoseNet and adds the pose features through a forward
-hook on ``unet.conv_in``. Its state dict therefore has exactly the keys of MimicMotion checkpoints
-(``unet.*``, ``pose_net.*``). The hook is registered once; the features are set only for the
-duration of one ``forward`` call, so a bare ``unet(...)`` call elsewhere is never affected.
+hook on ``unet.conv_in`` (MimicMotion's UNet adds ``pose_latents`` at the same place, right after
+``conv_in``). Its state dict therefore has exactly the keys of MimicMotion checkpoints (``unet.*``,
+``pose_net.*``). The hook is registered once; the features are set only for the duration of one
+``forward`` call, so a bare ``unet(...)`` call elsewhere is never affected.
+
+Batched classifier-free guidance without copying the features: the features of ``n = B x F`` frames are
+added to every group of ``n`` rows of ``conv_in``'s output (a broadcast, no copy), and
+``unposed_items`` leading items of the batch get no pose at all (MimicMotion's unconditional branch,
+``pose_latents=None``).
 """
 
 from __future__ import annotations
@@ -29,18 +35,24 @@ class PoseGuidedUNet(nn.Module):
                 f"gives block_out_channels[0] = {channels}"
             )
         self._pose_features: torch.Tensor | None = None
+        self._unposed_rows, self._frames = 0, 1
         self.unet.conv_in.register_forward_hook(self._add_pose)
 
     def _add_pose(self, module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor | None:
-        features = self._pose_features
+        features, skip, frames = self._pose_features, self._unposed_rows, self._frames
         if features is None:
             return None
-        if features.shape != output.shape:
+        posed = output.shape[0] - skip
+        n = features.shape[0]
+        if features.shape[1:] != output.shape[1:] or n == 0 or n % frames or posed % n:
             raise ValueError(
                 f"PoseGuidedUNet: pose features {tuple(features.shape)} do not match conv_in output "
-                f"{tuple(output.shape)} (pose images must be 8x the latent size, one per frame)"
+                f"{tuple(output.shape)} with {skip} unposed rows (pose images must be 8x the latent size, "
+                "one per frame)"
             )
-        return output + features.to(output.dtype)
+        posed_out = output[skip:].unflatten(0, (posed // n, n)) + features.to(output.dtype)
+        posed_out = posed_out.flatten(0, 1)
+        return posed_out if skip == 0 else torch.cat([output[:skip], posed_out])
 
     def encode_pose(self, pose_images: torch.Tensor) -> torch.Tensor:
         """pose_images [B, F, 3, H, W] in [-1, 1] -> features [B * F, C, H/8, W/8] (frame-major per item)."""
@@ -58,20 +70,29 @@ class PoseGuidedUNet(nn.Module):
         added_time_ids: torch.Tensor,
         pose_images: torch.Tensor | None = None,
         pose_features: torch.Tensor | None = None,
+        unposed_items: int = 0,
     ) -> torch.Tensor:
         """One UNet evaluation.
 
         sample [B, F, 8, h, w] (scaled noisy latents ++ reference latents), timestep [B] (EDM c_noise),
         encoder_hidden_states [B, 1, D] (CLIP image embedding), added_time_ids [B, 3],
-        pose_images [B, F, 3, 8h, 8w] or precomputed pose_features [B * F, C, h, w].
+        pose_images [b, F, 3, 8h, 8w] or precomputed pose_features [b * F, C, h, w] for the last
+        ``B - unposed_items`` items (``b`` divides them: with ``b`` = half of them, both CFG halves share
+        one copy). ``unposed_items``: leading items with no pose (``unposed_items = B``: no pose at all).
         Returns the UNet output [B, F, 4, h, w].
         """
-        if pose_features is None:
+        batch = int(sample.shape[0])
+        if not 0 <= unposed_items <= batch:
+            raise ValueError(f"PoseGuidedUNet: unposed_items must be in [0, {batch}], got {unposed_items}")
+        if unposed_items == batch:
+            pose_features = None
+        elif pose_features is None:
             if pose_images is None:
                 raise ValueError("PoseGuidedUNet: give pose_images or pose_features")
             pose_features = self.encode_pose(pose_images)
-        self._pose_features = pose_features
+        frames = int(sample.shape[1])
+        self._pose_features, self._unposed_rows, self._frames = pose_features, unposed_items * frames, frames
         try:
             return self.unet(sample, timestep, encoder_hidden_states, added_time_ids, return_dict=False)[0]
         finally:
-            self._pose_features = None
+            self._pose_features, self._unposed_rows = None, 0

@@ -8,7 +8,8 @@ default: one sized to the UNet) are wrapped as ``net`` and trained; ``vae`` and 
 ``guider`` (default :class:`~csg_lightning.pipelines.guider.LinearRampGuider` 1 -> 3) and the tiling
 settings drive sampling through :class:`~csg_lightning.pipelines.video_pipeline.VideoPipeline`;
 ``loss`` (default :class:`~csg_lightning.video.edm_loss.EDMLoss`) is the training objective;
-``optimizer`` (a callable on parameter groups; default AdamW lr 1e-5, weight decay 0.01 on tensors
+``sharding`` (optional, :class:`~csg_lightning.video.fsdp_sharding.UNetBlockSharding`) shards ``net`` with
+FSDP2 under ``ModelParallelStrategy``; ``optimizer`` (a callable on parameter groups; default AdamW lr 1e-5, weight decay 0.01 on tensors
 with >= 2 dims) and ``lr_schedule`` (a callable ``(optimizer, total_steps)``; default
 :class:`~csg_lightning.video.warmup_cosine_schedule.WarmupCosineSchedule`) train it; EMA: ``ema_decay``,
 ``ema_start_step``. ``VideoGenerator.load_from_checkpoint(path)`` rebuilds every part from the
@@ -48,8 +49,10 @@ from csg_lightning.models.ema_hooks import EMAHooks
 from csg_lightning.pipelines.guider import Guider, LinearRampGuider
 from csg_lightning.pipelines.video_pipeline import VideoPipeline
 from csg_lightning.video.conditioning import drop_conditions
+from csg_lightning.video.dtypes import resolve_dtype
 from csg_lightning.video.edm import append_dims, edm_scalings
 from csg_lightning.video.edm_loss import EDMLoss
+from csg_lightning.video.fsdp_sharding import UNetBlockSharding
 from csg_lightning.video.gradient_checkpointing import enable_checkpointing
 from csg_lightning.video.mimicmotion_weights import load_mimicmotion_checkpoint
 from csg_lightning.video.pixel_range import to_model_range
@@ -71,24 +74,12 @@ PARTS = (
     "loss",
     "optimizer",
     "lr_schedule",
+    "sharding",
 )
-DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32, "fp32": torch.float32,
-          "float16": torch.float16}  # fmt: skip
 
 
 def video_batch_size(batch: dict) -> int:
     return int(batch["frames"].shape[0])
-
-
-def resolve_dtype(name: str) -> torch.dtype:
-    """ "auto" -> bfloat16 when CUDA is available, else float32 (bf16 convolutions are slow on CPU)."""
-    if name == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
-    if name not in DTYPES:
-        raise ValueError(
-            f"VideoGenerator: frozen_dtype must be 'auto' or one of {sorted(DTYPES)}, got {name!r}"
-        )
-    return DTYPES[name]
 
 
 def default_optimizer(params) -> torch.optim.Optimizer:
@@ -109,6 +100,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         loss: EDMLoss | None = None,
         optimizer: OptimizerCallable | None = None,
         lr_schedule: WarmupCosineSchedule | None = None,
+        sharding: UNetBlockSharding | None = None,
         mimicmotion_checkpoint: str | None = None,
         frozen_dtype: str = "auto",
         frozen_in_checkpoint: bool = True,
@@ -121,6 +113,8 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         num_inference_steps: int = 25,
         tile_size: int | None = 16,
         tile_overlap: int = 4,
+        uncond_pose: bool | None = None,
+        clip_resize: str | None = None,
         swap_rb: bool = True,
         image_height: int | None = None,
         image_width: int | None = None,
@@ -149,6 +143,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         self.loss = loss if loss is not None else EDMLoss()
         self.optimizer = optimizer if optimizer is not None else default_optimizer
         self.lr_schedule = lr_schedule if lr_schedule is not None else WarmupCosineSchedule()
+        self.sharding = sharding
         self.init_ema()
 
     @classmethod
@@ -184,6 +179,13 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         swap = getattr(dm, "swap_rb", None)
         if swap is not None and bool(swap) != bool(self.hparams.swap_rb):
             raise ValueError(f"VideoGenerator: model.swap_rb={self.hparams.swap_rb} but data.swap_rb={swap}")
+
+    def configure_model(self) -> None:
+        """FSDP2: ``sharding`` shards ``net`` over the strategy's device mesh (``ModelParallelStrategy``; see
+        :mod:`~csg_lightning.video.fsdp_sharding`). Other strategies have no mesh: nothing happens."""
+        if self.sharding is not None and self.device_mesh is not None and not getattr(self, "_sharded", False):
+            self.sharding(self.net, self.device_mesh)
+            self._sharded = True
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -270,8 +272,18 @@ class VideoGenerator(EMAHooks, L.LightningModule):
             self.net, self.vae, self.image_encoder, self.noise_scheduler, guider, fps=h.fps,
             motion_bucket_id=h.motion_bucket_id, noise_aug_strength=h.noise_aug_strength,
             num_steps=h.num_inference_steps, tile_size=h.tile_size, tile_overlap=h.tile_overlap,
-            vae_chunk_size=h.vae_chunk_size,
+            vae_chunk_size=h.vae_chunk_size, **self.mimicmotion_options(),
         )  # fmt: skip
+
+    def mimicmotion_options(self) -> dict:
+        """``uncond_pose`` / ``clip_resize``; unset (None): MimicMotion's (no pose in the unconditional pass,
+        SVD's CLIP resize) when ``mimicmotion_checkpoint`` is loaded, else ours (pose kept, as training's
+        condition dropout keeps it; the antialiased resize our models were trained with)."""
+        h = self.hparams
+        mimic = h.get("mimicmotion_checkpoint") is not None
+        uncond_pose, resize = h.get("uncond_pose"), h.get("clip_resize")
+        return {"uncond_pose": (not mimic) if uncond_pose is None else bool(uncond_pose),
+                "clip_resize": ("svd" if mimic else "antialias") if resize is None else resize}  # fmt: skip
 
     def averaged_weights(self):
         """Context manager: the EMA weights in ``net`` while it is open (no-op without EMA)."""
