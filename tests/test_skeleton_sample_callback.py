@@ -127,6 +127,8 @@ def test_logs_to_wandb(tmp_path, monkeypatch):
     wandb = pytest.importorskip("wandb")
     from lightning.pytorch.loggers import WandbLogger
 
+    if wandb.run is not None:  # WandbLogger reuses a run an earlier in-process test left open
+        wandb.run.finish()
     wandb.teardown()  # an earlier in-process run may have set wandb up with WANDB_MODE=disabled
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
