@@ -91,7 +91,7 @@ sweep: setup ## SWEEP=experiments/sweeps/X.yaml: check it, create the W&B sweep 
 
 bench: setup demo-data ## benchmarks: dataloader, skeleton model, pose drawing (one JSON line each)
 	$(BIN)/python benchmarks/bench_dataloader.py
-	$(BIN)/python benchmarks/bench_skeleton.py
+	$(BIN)/python benchmarks/bench_vs_release.py $(if $(REFCSG),--refcsg "$(REFCSG)",--ours-only) --quick
 	$(BIN)/python benchmarks/bench_pose_drawing.py
 	$(BIN)/python benchmarks/bench_video.py
 

@@ -14,6 +14,7 @@ after every part. ``--quick``: 1 warm-up + 1 timed training step each, the relea
 
     REFCSG=/tmp/refcsg/2d_kp_generation .venv/bin/python benchmarks/bench_vs_release.py [--quick]
         [--precisions fp32,bf16-mixed] [--sampler DPMSolverMultistepScheduler --steps 10]
+    .venv/bin/python benchmarks/bench_vs_release.py --ours-only --quick     # no snapshot: our timings alone
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10, help="our sampling steps")
     p.add_argument("--precisions", default="fp32", help="ours: comma list of fp32, bf16-mixed (the first is headline)")
     p.add_argument("--skip-release", default=None, help="a saved release JSON to reuse instead of running it")
+    p.add_argument("--ours-only", action="store_true", help="no release snapshot: time ours only (no ratios)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.quick:
@@ -167,6 +169,17 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "TQDM_DISABLE": "1"}
     result = {"bench": "bench_vs_release", "threads": a.threads, "batch": a.batch, "quick": a.quick,
               "warmup": a.warmup, "reps": a.reps, "loadavg": {"start": load()}}  # fmt: skip
+    if a.ours_only:
+        ours = run_json([sys.executable, __file__, "--child", "ours", "--threads", str(a.threads), "--batch",
+                         str(a.batch), "--warmup", str(a.warmup), "--reps", str(a.reps), "--sampler", a.sampler,
+                         "--steps", str(a.steps), "--precisions", a.precisions] + (["--quick"] if a.quick else []),
+                        env)  # fmt: skip
+        result["loadavg"]["end"] = load()
+        result["ours"] = {**ours, "sampler": a.sampler, "steps": a.steps,
+                          "training_audio": "precomputed features (csg-data features)"}  # fmt: skip
+        result["notes"] = ["--ours-only: no release timings, so no ratios; set REFCSG for those"]
+        print(json.dumps(result), flush=True)
+        return
     if a.skip_release:
         release = json.loads(Path(a.skip_release).read_text())
         result["release_reused_from"] = a.skip_release

@@ -31,6 +31,7 @@ from lightning.fabric.plugins.environments import (
     TorchElasticEnvironment,
 )
 from lightning.pytorch import Trainer
+from lightning_utilities.core.rank_zero import rank_zero_only
 from test_sweeps import tiny_trial_args
 
 LAUNCHERS = ROOT / "launchers"
@@ -56,6 +57,10 @@ def _sbatch(script: Path, option: str) -> str:
 
 
 def _trainer(monkeypatch, env: dict, devices: int, num_nodes: int) -> Trainer:
+    # a DDP Trainer sets the process-wide rank_zero_only.rank to its global rank and a later single-device
+    # Trainer does not reset it: restore it after the test, or every later rank-zero-only call (loggers!) is
+    # silently skipped in this process
+    monkeypatch.setattr(rank_zero_only, "rank", getattr(rank_zero_only, "rank", 0))
     for key in SLURM_KEYS + ["RANK", "WORLD_SIZE", "LOCAL_RANK", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT"]:
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
