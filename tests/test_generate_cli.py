@@ -21,6 +21,7 @@ from tiny_chain import pipeline_yaml, tiny_chain
 
 from csg_lightning.cli import main as csg
 from csg_lightning.generation.pipeline_config import load_pipeline_config
+from csg_lightning.io.validation import InputError
 from csg_lightning.io.mp4 import read_frames
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,6 +247,12 @@ def test_the_pipeline_yamls_load():
     assert csg405.estimator["class_path"].endswith("DWPoseONNX")
     assert csg405.estimator["init_args"]["pose"].startswith("weights/dwpose/")
     assert csg405.video.checkpoint.startswith("runs/video-mimicmotion/latest/")
+    # tile overlaps MimicMotion's fusion cannot use are refused before anything runs, naming the field
+    for overlap, size in ((0, 16), (16, 16)):
+        with pytest.raises(InputError, match=r"demo\.yaml.*field 'video\.tile_overlap'.*expected"):
+            load_pipeline_config(ROOT / "experiments/pipeline/demo.yaml",
+                                 [f"video.tile_overlap={overlap}", f"video.tile_size={size}"])  # fmt: skip
+    assert load_pipeline_config(ROOT / "experiments/pipeline/demo.yaml", ["video.tile_overlap=15"]).video.tile_overlap == 15
 
 
 def test_pipeline_yaml_with_its_own_sections(chain, speech, tmp_path):

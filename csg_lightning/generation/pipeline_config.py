@@ -102,7 +102,7 @@ class PipelineConfig:
 _AT_LEAST = {  # field -> (minimum, inclusive) for numbers that must be positive
     "skeleton.steps": 1, "skeleton.guidance": 0, "skeleton.crop_scale": 1,
     "video.steps": 1, "video.min_guidance": 0, "video.max_guidance": 0, "video.tile_size": 0,
-    "video.tile_overlap": 0, "video.segment_frames": 2, "video.segment_overlap": 0, "video.frame_stride": 1,
+    "video.tile_overlap": 1, "video.segment_frames": 2, "video.segment_overlap": 0, "video.frame_stride": 1,
     "skeleton_video_size": 16, "person": 0,
 }  # fmt: skip
 
@@ -161,6 +161,9 @@ def _check(config: PipelineConfig) -> None:
     if v.segment_overlap >= v.segment_frames:
         raise config.error("video.segment_overlap", f"expected < video.segment_frames ({v.segment_frames}), "
                                                     f"got {v.segment_overlap}")  # fmt: skip
+    if v.tile_size and v.tile_overlap is not None and v.tile_overlap >= v.tile_size:
+        raise config.error("video.tile_overlap", f"expected < video.tile_size ({v.tile_size}): the frames two "
+                                                 f"tiles share, frame 0 included, got {v.tile_overlap}")  # fmt: skip
     if config.estimator is not None and not isinstance(config.estimator, (str, dict)):
         raise config.error("estimator", "expected null, a YAML file or {class_path, init_args}")
     if isinstance(config.estimator, str):
