@@ -114,3 +114,12 @@ def check_class_fragment(path: Path) -> None:
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     for key in data.get("init_args") or {}:
         assert takes_kwargs or key in params, f"{path}: {cls.__name__} takes no argument {key!r}"
+
+
+def leaves(node, keys=()):
+    """(key path, value) of every leaf of a nested dict (an overlay's settings, to find in a resolved config)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from leaves(value, (*keys, key))
+    else:
+        yield keys, node

@@ -25,6 +25,7 @@ from experiment_catalog import (
     bases_of,
     check_class_fragment,
     kind,
+    leaves,
     load,
     model_class,
     of_kind,
@@ -141,7 +142,7 @@ def test_overlay_on_base_trains_a_step(base, overlay, demo_shards, tmp_path, tin
         pytest.skip(f"trained in {', '.join(where)}")
     _, run_dir = _fit([base, overlay], demo_shards, tmp_path, tiny_wav2vec2)
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    for keys, value in _leaves({k: v for k, v in load(overlay).items() if k != "overlay"}):
+    for keys, value in leaves({k: v for k, v in load(overlay).items() if k != "overlay"}):
         node = saved
         for key in keys:
             node = node[key]
@@ -149,14 +150,6 @@ def test_overlay_on_base_trains_a_step(base, overlay, demo_shards, tmp_path, tin
             assert node["class_path"] == load(overlay.parent / value)["class_path"], keys
         else:
             assert node == value, keys
-
-
-def _leaves(node, keys=()):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _leaves(value, (*keys, key))
-    else:
-        yield keys, node
 
 
 def test_two_overlays_and_a_seed_name_the_run_after_all(demo_shards, tmp_path, tiny_wav2vec2):

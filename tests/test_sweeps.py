@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from experiment_catalog import ROOT, TINY_SKELETON_MODEL, of_kind
+from experiment_catalog import ROOT, TINY_SKELETON_MODEL, leaves, of_kind
 
 from csg_lightning.sweeps.expand import expand, render_args, trial_command
 from csg_lightning.sweeps.local_runner import MARKER, plan, predict_run_dir
@@ -86,7 +86,7 @@ def test_expanded_commands_parse_through_the_real_csg_parser(path, monkeypatch):
             if key == "seed":
                 assert config["seed"] == value
             elif key.startswith("config.") and value != "none":  # the overlay's keys are in the parsed config
-                for keys, expected in _leaves({k: v for k, v in yaml.safe_load((ROOT / value).read_text()).items()
+                for keys, expected in leaves({k: v for k, v in yaml.safe_load((ROOT / value).read_text()).items()
                                                if k != "overlay"}):  # fmt: skip
                     node = config
                     for k in keys:
@@ -101,14 +101,6 @@ def test_expanded_commands_parse_through_the_real_csg_parser(path, monkeypatch):
         overlays = [yaml.safe_load((ROOT / v).read_text())["overlay"] for k, v in p.trial.params.items()
                     if k.startswith("config.") and v != "none"]  # fmt: skip
         assert p.run_dir.parent.name == "+".join([config["experiment"], *overlays, f"seed{p.trial.params['seed']}"])
-
-
-def _leaves(node, keys=()):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _leaves(value, (*keys, key))
-    else:
-        yield keys, node
 
 
 def test_args_render_as_the_wandb_agent_renders_them():
