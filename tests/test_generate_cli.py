@@ -21,8 +21,8 @@ from tiny_chain import pipeline_yaml, tiny_chain
 
 from csg_lightning.cli import main as csg
 from csg_lightning.generation.pipeline_config import load_pipeline_config
-from csg_lightning.io.validation import InputError
 from csg_lightning.io.mp4 import read_frames
+from csg_lightning.io.validation import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 
