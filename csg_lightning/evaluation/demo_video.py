@@ -20,6 +20,7 @@ clips; ``videos/<clip>_<row>.mp4`` hold every row with the clip's audio; ``confi
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -116,7 +117,7 @@ def held_out_clips(data_dir: str, split: str, width: int, height: int, stride: i
         crop = CoverCrop.fit(int(record["width"]), int(record["height"]), width, height)
         pixels = crop.crop(decode_video(bytes(record["video"]), [0, *indices.tolist()], crop.scaled, where))
         kp, sc = np.asarray(record["keypoints"], np.float32), np.asarray(record["scores"], np.float32)
-        audio = to_float(np.asarray(record["audio"][: (last + 1) * SAMPLES_PER_FRAME]))
+        audio = to_float(np.asarray(record["audio"][: (int(indices[-1]) + 1) * SAMPLES_PER_FRAME]))  # to the last scored frame
         clips.append(HeldOutClip(
             str(record["clip_id"]), str(record["speaker_id"]), np.ascontiguousarray(pixels[0]),
             np.ascontiguousarray(pixels[1:]), (crop.keypoints(kp[0]), sc[0]), (kp[0], sc[0]),
@@ -181,7 +182,8 @@ def evaluate_demo_video(config: DemoVideoConfig) -> dict:
     clips = held_out_clips(c.data_dir, c.split, width, height, stride, c.seconds, c.max_clips)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "config.yaml") as tmp:
-        Path(tmp).write_text(yaml.safe_dump({**asdict(c), "frame_stride": stride, "width": width, "height": height}))
+        settings = {k: str(v) if isinstance(v, os.PathLike) else v for k, v in asdict(c).items()}
+        Path(tmp).write_text(yaml.safe_dump({**settings, "frame_stride": stride, "width": width, "height": height}))
     per_clip: dict[str, dict[str, dict[str, float]]] = {}
     blocks = []
     for clip in tqdm(clips, desc="video-demo clips", unit="clip"):
