@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 EVAL_CKPT ?= runs/skeleton-demo/latest/checkpoints/last.ckpt
 FGD_CKPT ?= runs/fgd-autoencoder/latest/checkpoints/last.ckpt
 
-.PHONY: help setup setup-pose lock test test-slow lint demo-data train-skeleton sample-skeleton train-video eval-skeleton bench generate
+.PHONY: help setup setup-pose lock test test-slow lint demo-data train-skeleton sample-skeleton train-video train-vae eval-skeleton bench generate
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ eval-skeleton: setup demo-data ## score EVAL_CKPT (default: latest demo run) and
 	@test -f "$(EVAL_CKPT)" || { echo "no $(EVAL_CKPT): run 'make train-skeleton' first (or pass EVAL_CKPT=...)"; exit 2; }
 	@test -f "$(FGD_CKPT)" || $(BIN)/csg fit --config experiments/eval/fgd_autoencoder.yaml --run demo
 	$(BIN)/csg-eval skeleton --ckpt "$(EVAL_CKPT)" --data $(DEMO_SHARDS) --fgd-ckpt "$(FGD_CKPT)" --run skeleton-demo
+
+train-vae: setup demo-data ## fit the demo's VAE as an autoencoder on the demo frames (CPU, 6 min; not yet good enough for the demo)
+	$(BIN)/csg fit --config experiments/video/vae_demo.yaml $(ARGS)
 
 train-video: setup demo-data ## train the Stage-2 pose-guided video generator demo (tiny parts, CPU, minutes)
 	$(BIN)/csg fit --config experiments/video/demo.yaml $(ARGS)

@@ -65,9 +65,25 @@ def model_class(recipe: Path) -> str:
     return str(load(recipe)["model"]["class_path"]).rsplit(".", 1)[-1]
 
 
+def overlay_model_class(overlay: Path) -> str | None:
+    """The model class an overlay (or one of its layers) names, if any: it only stacks on recipes of that model."""
+    todo = [overlay]
+    while todo:
+        current = todo.pop(0)
+        data = load(current)
+        path = (data.get("model") or {}).get("class_path") if isinstance(data.get("model"), dict) else None
+        if path:
+            return str(path).rsplit(".", 1)[-1]
+        todo += [(current.parent / layer).resolve() for layer in data.get("layers", [])]
+    return None
+
+
 def bases_of(overlay: Path) -> list[Path]:
-    """The recipes an overlay stacks on: those of its stage folder (the overlay folder's parent)."""
-    return sorted(p for p in overlay.parent.parent.glob("*.yaml") if kind(p) == "recipe")
+    """The recipes an overlay stacks on: those of its stage folder (the overlay folder's parent), of the
+    overlay's model class when it names one (an FSDP overlay of VideoGenerator does not stack on the VAE recipe)."""
+    wanted = overlay_model_class(overlay)
+    return sorted(p for p in overlay.parent.parent.glob("*.yaml")
+                  if kind(p) == "recipe" and wanted in (None, model_class(p)))  # fmt: skip
 
 
 def _strings(value):

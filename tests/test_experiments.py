@@ -39,7 +39,7 @@ CPU = [
     "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto", "--trainer.precision=32-true",
     "--trainer.max_steps=1", "--trainer.val_check_interval=1", "--trainer.limit_val_batches=1",
 ]  # fmt: skip
-TESTED_ELSEWHERE = {"VideoGenerator": "tests/test_video_experiments.py"}
+TESTED_ELSEWHERE = {"VideoGenerator": "tests/test_video_experiments.py", "VAEAutoencoder": "tests/test_vae_autoencoder.py"}
 
 
 def _id(path: Path) -> str:

@@ -34,7 +34,7 @@ Options where MimicMotion (``Tencent/MimicMotion``, ``pipeline_mimicmotion.py``)
   bf16; a scale of 1 runs one pass (MimicMotion's indexing breaks without CFG); clips shorter than a
   tile run as one tile.
 
-Shapes: reference [B, 3, H, W] and poses [B, F, 3, H, W] in [-1, 1]; latents [B, F, 4, H/8, W/8].
+Shapes: reference [B, 3, H, W] and poses [B, F, 3, H, W] in [-1, 1]; latents [B, F, C, H/8, W/8] (C: the VAE's latent channels, 4 for SVD).
 """
 
 from __future__ import annotations
@@ -139,9 +139,9 @@ class VideoPipeline:
         scheduler = copy.deepcopy(self.scheduler)
         device, dtype = self.device, next(self.net.parameters()).dtype
         b, f = poses.shape[:2]
-        if tuple(noise.shape) != (b, f, 4, *ref.shape[-2:]):
+        if tuple(noise.shape) != (b, f, *ref.shape[-3:]):
             raise ValueError(
-                f"VideoPipeline: noise must be {(b, f, 4, *ref.shape[-2:])}, got {tuple(noise.shape)}"
+                f"VideoPipeline: noise must be {(b, f, *ref.shape[-3:])}, got {tuple(noise.shape)}"
             )
         scheduler.set_timesteps(num_steps, device=device)
         latents = noise.to(device, torch.float32) * scheduler.init_noise_sigma

@@ -38,7 +38,7 @@ def encode_frames(
 def decode_latents(vae: nn.Module, latents: torch.Tensor, chunk_size: int = 8) -> torch.Tensor:
     """scaled latents [B, F, 4, h, w] -> frames [B, F, 3, 8h, 8w] in about [-1, 1]."""
     if latents.ndim != 5:
-        raise ValueError(f"decode_latents: expected latents [B, F, 4, h, w], got {tuple(latents.shape)}")
+        raise ValueError(f"decode_latents: expected latents [B, F, C, h, w], got {tuple(latents.shape)}")
     scaled = (latents / float(vae.config.scaling_factor)).to(_vae_dtype(vae))
     items = []
     for item in scaled:
