@@ -169,11 +169,11 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "TQDM_DISABLE": "1"}
     result = {"bench": "bench_vs_release", "threads": a.threads, "batch": a.batch, "quick": a.quick,
               "warmup": a.warmup, "reps": a.reps, "loadavg": {"start": load()}}  # fmt: skip
+    ours_cmd = [sys.executable, __file__, "--child", "ours", "--threads", str(a.threads), "--batch", str(a.batch),
+                "--warmup", str(a.warmup), "--reps", str(a.reps), "--sampler", a.sampler, "--steps", str(a.steps),
+                "--precisions", a.precisions] + (["--quick"] if a.quick else [])  # fmt: skip
     if a.ours_only:
-        ours = run_json([sys.executable, __file__, "--child", "ours", "--threads", str(a.threads), "--batch",
-                         str(a.batch), "--warmup", str(a.warmup), "--reps", str(a.reps), "--sampler", a.sampler,
-                         "--steps", str(a.steps), "--precisions", a.precisions] + (["--quick"] if a.quick else []),
-                        env)  # fmt: skip
+        ours = run_json(ours_cmd, env)
         result["loadavg"]["end"] = load()
         result["ours"] = {**ours, "sampler": a.sampler, "steps": a.steps,
                           "training_audio": "precomputed features (csg-data features)"}  # fmt: skip
@@ -194,9 +194,7 @@ def main() -> None:
                                 "--cached-audio-steps", str(steps), "--warmup", str(a.warmup), "--reps", str(a.reps),
                                 "--threads", str(a.threads), "--tmpdir", tmp], {**env, "REFCSG": a.refcsg})  # fmt: skip
     result["loadavg"]["after_release"] = load()
-    ours = run_json([sys.executable, __file__, "--child", "ours", "--threads", str(a.threads), "--batch", str(a.batch),
-                     "--warmup", str(a.warmup), "--reps", str(a.reps), "--sampler", a.sampler, "--steps", str(a.steps),
-                     "--precisions", a.precisions] + (["--quick"] if a.quick else []), env)  # fmt: skip
+    ours = run_json(ours_cmd, env)
     result["loadavg"]["end"] = load()
     summary = release["summary"]["paper"]
     rel_train = summary.get(f"train_step_B{a.batch}_median_s")

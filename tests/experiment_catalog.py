@@ -71,9 +71,9 @@ def overlay_model_class(overlay: Path) -> str | None:
     while todo:
         current = todo.pop(0)
         data = load(current)
-        path = (data.get("model") or {}).get("class_path") if isinstance(data.get("model"), dict) else None
-        if path:
-            return str(path).rsplit(".", 1)[-1]
+        model = data.get("model")
+        if isinstance(model, dict) and model.get("class_path"):
+            return str(model["class_path"]).rsplit(".", 1)[-1]
         todo += [(current.parent / layer).resolve() for layer in data.get("layers", [])]
     return None
 

@@ -155,9 +155,9 @@ def test_uint8_poses_stay_on_their_device_and_match_float_poses(tiny_model):
 def test_mimicmotion_initial_noise_repeats_one_tile(tiny_model):
     pipe = tiny_model.pipeline()
     g = torch.Generator().manual_seed(0)
-    assert pipe.draw_noise(g, (1, 9, 4), (8, 8), 4).unique(dim=1).shape[1] == 9  # ours: independent frames
+    assert pipe.draw_noise(g, (1, 9), (4, 8, 8), 4).unique(dim=1).shape[1] == 9  # ours: independent frames
     pipe.initial_noise = "mimicmotion"
-    noise = pipe.draw_noise(torch.Generator().manual_seed(0), (1, 9, 4), (8, 8), 4)
+    noise = pipe.draw_noise(torch.Generator().manual_seed(0), (1, 9), (4, 8, 8), 4)
     assert torch.equal(noise[:, :4], noise[:, 4:8]) and torch.equal(noise[:, 0], noise[:, 8])
     with pytest.raises(ValueError, match="initial_noise"):
         VideoPipeline(pipe.net, pipe.vae, pipe.image_encoder, pipe.scheduler, pipe.guider, initial_noise="x")

@@ -119,18 +119,18 @@ class VideoPipeline:
         tile_size = self.tile_size if tile_size == -1 else tile_size
         tile_overlap = self.tile_overlap if tile_overlap is None else tile_overlap
         if noise is None:
-            noise = self.draw_noise(generator, (*poses.shape[:2], ref.shape[1]), ref.shape[-2:], tile_size)
+            noise = self.draw_noise(generator, poses.shape[:2], ref.shape[-3:], tile_size)
         return self.denoise(poses, clip, ref, self.time_ids(len(reference)), num_steps or self.num_steps,
                             guider or self.guider, tile_size, tile_overlap, noise)  # fmt: skip
 
     def draw_noise(
-        self, generator: torch.Generator, batch_frames_channels, latent_hw, tile_size: int | None
+        self, generator: torch.Generator, batch_frames, latent_shape, tile_size: int | None
     ) -> torch.Tensor:
-        """float32 [B, F, C, h, w] (C: the VAE's latent channels, 4 for SVD) from ``generator`` (see
-        ``initial_noise`` in the module docstring)."""
-        b, f, c = (int(n) for n in batch_frames_channels)
+        """float32 [B, F, C, h, w] from ``generator``; ``latent_shape`` (C, h, w): a reference latent's (C = the
+        VAE's latent channels, 4 for SVD). See ``initial_noise`` in the module docstring."""
+        b, f = (int(n) for n in batch_frames)
         period = tile_size if self.initial_noise == "mimicmotion" and tile_size else f
-        noise = torch.randn((b, period, c, *latent_hw), generator=generator, device=generator.device)
+        noise = torch.randn((b, period, *latent_shape), generator=generator, device=generator.device)
         return noise.repeat(1, f // period + 1, 1, 1, 1)[:, :f] if period != f else noise
 
     @torch.no_grad()
