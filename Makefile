@@ -19,8 +19,12 @@ DEMO_SHARDS ?= data/demo/shards
 PYTEST_ARGS ?=
 EVAL_CKPT ?= runs/skeleton-demo/latest/checkpoints/last.ckpt
 FGD_CKPT ?= runs/fgd-autoencoder/latest/checkpoints/last.ckpt
+VAE_CKPT := runs/vae-demo/latest/checkpoints/last.ckpt
+# make demo: the test speaker of the demo shards (spk04, whom no model sees in training) and where it writes.
+DEMO_CLIP ?= $(DEMO_CLIPS)/spk04_clip000
+DEMO_OUT ?= runs/demo
 
-.PHONY: help setup setup-pose lock test test-slow lint demo-data train-skeleton sample-skeleton train-video train-vae eval-skeleton bench generate
+.PHONY: help setup setup-pose lock test test-slow lint demo demo-data train-skeleton sample-skeleton train-video train-video-tiny train-vae eval-skeleton bench generate
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -79,11 +83,26 @@ eval-skeleton: setup demo-data ## score EVAL_CKPT (default: latest demo run) and
 	@test -f "$(FGD_CKPT)" || $(BIN)/csg fit --config experiments/eval/fgd_autoencoder.yaml --run demo
 	$(BIN)/csg-eval skeleton --ckpt "$(EVAL_CKPT)" --data $(DEMO_SHARDS) --fgd-ckpt "$(FGD_CKPT)" --run skeleton-demo
 
-train-vae: setup demo-data ## fit the demo's VAE as an autoencoder on the demo frames (CPU, 6 min; not yet good enough for the demo)
+train-vae: setup demo-data ## fit the demo's VAE on rendered synthetic speakers (CPU, ~4 min)
 	$(BIN)/csg fit --config experiments/video/vae_demo.yaml $(ARGS)
 
-train-video: setup demo-data ## train the Stage-2 pose-guided video generator demo (tiny parts, CPU, minutes)
+$(VAE_CKPT): | setup demo-data
+	$(BIN)/csg fit --config experiments/video/vae_demo.yaml
+
+train-video: setup demo-data $(VAE_CKPT) ## train the Stage-2 pose-guided video generator demo on the fitted VAE (fits it first if missing; CPU, 8 min)
+	$(BIN)/csg fit --config experiments/video/demo_person.yaml $(ARGS)
+
+train-video-tiny: setup demo-data ## Stage 2 on tiny random frozen parts (proves the training path; draws no person)
 	$(BIN)/csg fit --config experiments/video/demo.yaml $(ARGS)
+
+demo: setup demo-data ## the whole demo from nothing: Stage 1, VAE, Stage 2, then a held-out speaker's video + scores (2 CPU cores: see README)
+	$(BIN)/csg fit --config experiments/skeleton/demo.yaml
+	$(BIN)/csg fit --config experiments/video/vae_demo.yaml
+	$(BIN)/csg fit --config experiments/video/demo_person.yaml
+	$(BIN)/csg-data still $(DEMO_CLIP)/video.mp4 $(DEMO_OUT)/photo.png
+	$(BIN)/csg generate --pipeline experiments/pipeline/demo.yaml --audio $(DEMO_CLIP)/audio.wav --photo $(DEMO_OUT)/photo.png --reference-pose $(DEMO_CLIP)/pose.npz --out $(DEMO_OUT)/demo.mp4
+	$(BIN)/csg-eval video-demo --skeleton-ckpt runs/skeleton-demo/latest/checkpoints/last.ckpt --video-ckpt runs/video-demo/latest/checkpoints/last.ckpt --data $(DEMO_SHARDS) --out $(DEMO_OUT)/eval
+	@echo "demo video: $(DEMO_OUT)/demo.mp4 (photo and audio: $(DEMO_CLIP)); scores and side-by-side videos: $(DEMO_OUT)/eval/report.md"
 
 .PHONY: sweep
 sweep: setup ## SWEEP=experiments/sweeps/X.yaml: check it, create the W&B sweep (wandb sweep; a server needed) and print the agent command

@@ -11,6 +11,7 @@
                                                   ordinary videos -> QC'd 512x512 clip folders + report
     csg-data csg405 MANIFEST_DIR VIDEOS OUT [--poses DIR | --estimator YAML]
                                                   CSG-405 release + downloaded videos -> clip folders
+    csg-data still VIDEO OUT.png [--frame N]      one frame of a video as a photo (e.g. a held-out speaker's)
 
 ``shard`` checks every clip in full (every video frame decoded) before writing anything: bad clips
 are reported all at once, or left out with ``--skip-bad``. Both are idempotent: re-running skips
@@ -57,6 +58,26 @@ def _shard(args: argparse.Namespace) -> None:
     print(f"shards: {dst} ({time.perf_counter() - start:.1f} s, {len(skipped)} bad clip(s) skipped)")
 
 
+def _still(args: argparse.Namespace) -> None:
+    import cv2
+    import decord
+
+    from csg_lightning.io.atomic import atomic_path
+
+    try:
+        reader = decord.VideoReader(str(args.video))
+    except (RuntimeError, decord.DECORDError) as err:
+        raise SystemExit(f"csg-data still: cannot read {args.video}: {err}") from None
+    if not 0 <= args.frame < len(reader):
+        raise SystemExit(f"csg-data still: {args.video} has {len(reader)} frames; --frame {args.frame} is outside")
+    frame = reader[args.frame].asnumpy()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(args.out) as tmp:  # the temp file keeps the suffix: cv2 picks the format by it
+        if not cv2.imwrite(str(tmp), frame[:, :, ::-1]):
+            raise SystemExit(f"csg-data still: could not write {args.out} (a .png or .jpg name?)")
+    print(f"{args.out}: frame {args.frame} of {args.video} ({frame.shape[1]}x{frame.shape[0]})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csg-data", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out clips that fail validation (listed in manifest.json and printed) instead of stopping",
     )  # fmt: skip
     shard.set_defaults(func=_shard)
+
+    still = sub.add_parser("still", help="one frame of a video as a photo (png/jpg)")
+    still.add_argument("video", type=Path)
+    still.add_argument("out", type=Path)
+    still.add_argument("--frame", type=int, default=0)
+    still.set_defaults(func=_still)
 
     from csg_lightning.audio_features_cli import add_features_parser
 

@@ -1,6 +1,7 @@
 """The demo VAE: experiments/video/vae_demo.yaml trains through the real `csg` CLI, ``fitted_vae`` rebuilds the
 VAE from its checkpoint (safe load, latent scale folded into the weights without changing a reconstruction),
-bad checkpoints are named, and experiments/video/demo.yaml trains Stage 2 on the fitted VAE."""
+bad checkpoints are named, and experiments/video/demo_person.yaml trains Stage 2 on the fitted VAE (in
+tests/test_video_experiments.py)."""
 
 from __future__ import annotations
 
@@ -18,21 +19,22 @@ from csg_lightning.video.vae_autoencoder import VAEAutoencoder, edge_l1, psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEO = ROOT / "experiments" / "video"
-FITTED = ROOT / "experiments" / "components" / "video" / "vae_fitted_demo.yaml"
+VAE_RECIPE = VIDEO / "vae_demo.yaml"
 SMALL = [
     "--data.init_args.batch_size=1", "--data.init_args.num_workers=0", "--data.init_args.num_frames=2",
     "--data.init_args.height=32", "--data.init_args.width=32", "--trainer.accelerator=cpu", "--trainer.devices=1",
     "--trainer.max_steps=1", "--trainer.max_epochs=1", "--trainer.val_check_interval=1",
     "--trainer.limit_val_batches=1", "--trainer.enable_model_summary=false", "--run=test",
 ]  # fmt: skip
+RENDER_FEW = ["--data.init_args.num_speakers=3", "--data.init_args.clip_seconds=1.0"]  # seconds, not 150 speakers
 
 
 @pytest.fixture(scope="module")
 def vae_run(demo_shards_video, tmp_path_factory) -> Path:
     """vae_demo.yaml for 1 step through `csg fit` -> the run folder."""
     runs = tmp_path_factory.mktemp("vae_runs")
-    cli = run(["fit", f"--config={VIDEO / 'vae_demo.yaml'}", f"--data.init_args.data_dir={demo_shards_video}",
-               *SMALL, f"--runs_root={runs}"])  # fmt: skip
+    cli = run(["fit", f"--config={VAE_RECIPE}", f"--data.init_args.data_dir={demo_shards_video}",
+               *SMALL, *RENDER_FEW, f"--runs_root={runs}"])  # fmt: skip
     assert cli.trainer.global_step == 1 and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
     assert isinstance(cli.model, VAEAutoencoder) and int(cli.model.stats_seen) == 1
     return runs / "vae-demo" / "test"
@@ -42,7 +44,7 @@ def test_vae_demo_yaml_trains_and_writes_checkpoint_config_and_sheet(vae_run):
     assert (vae_run / "checkpoints" / "last.ckpt").is_file()
     assert (vae_run.parent / "latest").resolve() == vae_run.resolve()
     saved = yaml.safe_load((vae_run / "config.yaml").read_text())
-    assert saved["experiment"] == "vae-demo" and saved["model"]["init_args"]["vae"]["class_path"].endswith("svd_vae")
+    assert saved["experiment"] == "vae-demo" and saved["model"]["init_args"]["vae"]["class_path"].endswith("DemoVAE")
     sheets = sorted((vae_run / "samples").glob("vae_step*.png"))
     assert sheets, "validation wrote no real | reconstruction sheet"
     import cv2
@@ -97,28 +99,3 @@ def test_losses_and_bad_weights():
     assert float(edge_l1(ramp, ramp)) == 0.0 and float(edge_l1(ramp, x)) > 0
     with pytest.raises(ValueError, match="kl_weight must be >= 0"):
         VAEAutoencoder(svd_vae(dict(TINY_VAE)), kl_weight=-1.0)
-
-
-def test_stage2_demo_recipe_trains_on_the_fitted_vae(vae_run, demo_shards_video, tmp_path):
-    """experiments/video/demo.yaml with the fitted VAE given as its vae part (the command in vae_demo.yaml's
-    header): it trains a step, its latents come from the fitted weights and the checkpoint rebuilds that VAE."""
-    ckpt = vae_run / "checkpoints" / "last.ckpt"
-    header = (VIDEO / "vae_demo.yaml").read_text()
-    assert f"--config {FITTED.relative_to(ROOT)}" in header
-    channels = yaml.safe_load(header)["model"]["init_args"]["vae"]["init_args"]["config"]["latent_channels"]
-    unet = yaml.safe_load(FITTED.read_text())["model"]["init_args"]["unet"]["init_args"]["config"]
-    assert (unet["in_channels"], unet["out_channels"]) == (2 * channels, channels)
-    cli = run(["fit", f"--config={VIDEO / 'demo.yaml'}", f"--config={FITTED}",
-               f"--data.init_args.data_dir={demo_shards_video}", f"--model.init_args.vae.init_args.checkpoint={ckpt}",
-               "--model.init_args.num_inference_steps=2", *SMALL, f"--runs_root={tmp_path}"])  # fmt: skip
-    expected = fitted_vae(ckpt)
-    torch.testing.assert_close(cli.model.vae.quant_conv.weight, expected.quant_conv.weight)
-    from csg_lightning.video.video_generator import VideoGenerator
-
-    loaded = VideoGenerator.load_from_checkpoint(tmp_path / "video-demo" / "test" / "checkpoints" / "last.ckpt",
-                                                 weights_only=True)  # fmt: skip
-    torch.testing.assert_close(loaded.vae.decoder.conv_in.weight, expected.decoder.conv_in.weight)
-    reference, poses = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 3, 32, 32) * 2 - 1
-    latents = loaded.eval().sample_latents(reference, poses, num_steps=1, tile_size=None)
-    assert latents.shape == (1, 3, channels, 4, 4) and torch.isfinite(latents).all()  # the fitted VAE's channels
-    assert loaded.decode(latents).shape == (1, 3, 32, 32, 3)

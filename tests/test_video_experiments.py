@@ -148,3 +148,39 @@ def test_every_video_fragment_stacks_on_the_demo_recipe(fragment, tmp_path):
               "--run=test", "--trainer.logger=false"],
     )  # fmt: skip
     assert cli.model.guider is not None and cli.model.loss is not None
+
+
+@pytest.fixture(scope="module")
+def fitted_vae_checkpoint(demo_shards_video, tmp_path_factory) -> Path:
+    """experiments/video/vae_demo.yaml for one step (3 rendered speakers) -> its last.ckpt."""
+    runs = tmp_path_factory.mktemp("vae_runs")
+    run(["fit", f"--config={VIDEO / 'vae_demo.yaml'}"] + _overrides(demo_shards_video, runs)[:6]
+        + ["--data.init_args.num_speakers=3", "--data.init_args.clip_seconds=1.0", "--trainer.max_steps=1",
+           "--trainer.max_epochs=1", "--trainer.val_check_interval=1", "--trainer.limit_val_batches=1",
+           "--trainer.enable_model_summary=false", f"--runs_root={runs}", "--run=test"])  # fmt: skip
+    return runs / "vae-demo" / "test" / "checkpoints" / "last.ckpt"
+
+
+def test_demo_person_yaml_trains_on_the_fitted_vae(fitted_vae_checkpoint, demo_shards_video, tmp_path):
+    """experiments/video/demo_person.yaml (`make train-video`): demo.yaml + the fitted VAE + the 16-channel UNet,
+    reference frame first, decoded clips cached. It trains a step, its latents come from the fitted weights and
+    the checkpoint rebuilds that VAE and samples its channel count."""
+    from csg_lightning.video.fitted_vae import fitted_vae
+    from csg_lightning.video.video_generator import VideoGenerator
+
+    fitted = COMPONENTS / "vae_fitted_demo.yaml"
+    vae_recipe = yaml.safe_load((VIDEO / "vae_demo.yaml").read_text())
+    channels = vae_recipe["model"]["init_args"]["vae"]["init_args"]["latent_channels"]
+    unet = yaml.safe_load(fitted.read_text())["model"]["init_args"]["unet"]["init_args"]["config"]
+    assert (unet["in_channels"], unet["out_channels"]) == (2 * channels, channels)
+    cli, run_dir = _fit(VIDEO / "demo_person.yaml", [f"--model.init_args.vae.init_args.checkpoint={fitted_vae_checkpoint}"],
+                        demo_shards_video, tmp_path)  # fmt: skip
+    assert cli.datamodule.reference_first and cli.datamodule.frame_cache_mb > 0
+    expected = fitted_vae(fitted_vae_checkpoint)
+    torch.testing.assert_close(cli.model.vae.quant_conv.weight, expected.quant_conv.weight)
+    loaded = VideoGenerator.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    torch.testing.assert_close(loaded.vae.decoder.conv_in.weight, expected.decoder.conv_in.weight)
+    reference, poses = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 3, 32, 32) * 2 - 1
+    latents = loaded.eval().sample_latents(reference, poses, num_steps=1, tile_size=None)
+    assert latents.shape == (1, 3, channels, 4, 4) and torch.isfinite(latents).all()
+    assert loaded.decode(latents).shape == (1, 3, 32, 32, 3)

@@ -21,12 +21,16 @@ import os
 
 import torch
 from diffusers import AutoencoderKLTemporalDecoder
+from diffusers.models.modeling_utils import ModelMixin
 
 from csg_lightning.checkpoints.safe_load import CheckpointError, load_module
+from csg_lightning.video.demo_vae import DemoVAE
+
+FITTABLE = (AutoencoderKLTemporalDecoder, DemoVAE)
 
 
-def fitted_vae(checkpoint: str | os.PathLike, normalize: bool = True) -> AutoencoderKLTemporalDecoder:
-    """The fitted VAE of a ``VAEAutoencoder`` checkpoint, latents normalised (``normalize``) -> eval mode,
+def fitted_vae(checkpoint: str | os.PathLike, normalize: bool = True) -> ModelMixin:
+    """The fitted VAE (``AutoencoderKLTemporalDecoder`` or ``DemoVAE``) of a ``VAEAutoencoder`` checkpoint, latents normalised (``normalize``) -> eval mode,
     no gradients. A missing file raises ``FileNotFoundError`` naming it and the recipe that writes it."""
     from csg_lightning.video.vae_autoencoder import VAEAutoencoder
 
@@ -39,9 +43,9 @@ def fitted_vae(checkpoint: str | os.PathLike, normalize: bool = True) -> Autoenc
             "experiments/components/video/parts_tiny.yaml for random tiny parts"
         ) from None
     vae = module.vae
-    if not isinstance(vae, AutoencoderKLTemporalDecoder):
+    if not isinstance(vae, FITTABLE):
         raise CheckpointError(
-            f"{checkpoint}: its vae is a {type(vae).__name__}, expected diffusers AutoencoderKLTemporalDecoder"
+            f"{checkpoint}: its vae is a {type(vae).__name__}, expected diffusers AutoencoderKLTemporalDecoder or DemoVAE"
         )
     if normalize:
         if int(module.stats_seen) == 0:
@@ -53,7 +57,7 @@ def fitted_vae(checkpoint: str | os.PathLike, normalize: bool = True) -> Autoenc
 
 
 @torch.no_grad()
-def fold_latent_scale(vae: AutoencoderKLTemporalDecoder, latent_std: torch.Tensor) -> torch.Tensor:
+def fold_latent_scale(vae: AutoencoderKLTemporalDecoder | DemoVAE, latent_std: torch.Tensor) -> torch.Tensor:
     """Scale ``vae``'s latent channels in place so latents x ``scaling_factor`` have spread 1 where they had
     ``latent_std`` [C] (decoding is unchanged) -> the per-channel factors a [C]."""
     channels = int(vae.config.latent_channels)
