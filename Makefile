@@ -23,6 +23,12 @@ VAE_CKPT := runs/vae-demo/latest/checkpoints/last.ckpt
 # make demo: the test speaker of the demo shards (spk04, whom no model sees in training) and where it writes.
 DEMO_CLIP ?= $(DEMO_CLIPS)/spk04_clip000
 DEMO_OUT ?= runs/demo
+# make demo shortens the trainings so the chain fits 25 min on 2 CPU cores (the recipes alone: 10 + 4 + 8 min) and
+# scores the first 2 test clips (csg-eval video-demo --clips 4 scores all 4).
+DEMO_SKELETON_ARGS ?= --trainer.max_time 00:00:06:00
+DEMO_VAE_ARGS ?= --trainer.max_time 00:00:03:30
+DEMO_VIDEO_ARGS ?= --trainer.max_time 00:00:07:00
+DEMO_EVAL_ARGS ?= --clips 2
 
 .PHONY: help setup setup-pose lock test test-slow lint demo demo-data train-skeleton sample-skeleton train-video train-video-tiny train-vae eval-skeleton bench generate
 
@@ -96,12 +102,12 @@ train-video-tiny: setup demo-data ## Stage 2 on tiny random frozen parts (proves
 	$(BIN)/csg fit --config experiments/video/demo.yaml $(ARGS)
 
 demo: setup demo-data ## the whole demo from nothing: Stage 1, VAE, Stage 2, then a held-out speaker's video + scores (2 CPU cores: see README)
-	$(BIN)/csg fit --config experiments/skeleton/demo.yaml
-	$(BIN)/csg fit --config experiments/video/vae_demo.yaml
-	$(BIN)/csg fit --config experiments/video/demo_person.yaml
+	$(BIN)/csg fit --config experiments/skeleton/demo.yaml $(DEMO_SKELETON_ARGS)
+	$(BIN)/csg fit --config experiments/video/vae_demo.yaml $(DEMO_VAE_ARGS)
+	$(BIN)/csg fit --config experiments/video/demo_person.yaml $(DEMO_VIDEO_ARGS)
 	$(BIN)/csg-data still $(DEMO_CLIP)/video.mp4 $(DEMO_OUT)/photo.png
 	$(BIN)/csg generate --pipeline experiments/pipeline/demo.yaml --audio $(DEMO_CLIP)/audio.wav --photo $(DEMO_OUT)/photo.png --reference-pose $(DEMO_CLIP)/pose.npz --out $(DEMO_OUT)/demo.mp4
-	$(BIN)/csg-eval video-demo --skeleton-ckpt runs/skeleton-demo/latest/checkpoints/last.ckpt --video-ckpt runs/video-demo/latest/checkpoints/last.ckpt --data $(DEMO_SHARDS) --out $(DEMO_OUT)/eval
+	$(BIN)/csg-eval video-demo --skeleton-ckpt runs/skeleton-demo/latest/checkpoints/last.ckpt --video-ckpt runs/video-demo/latest/checkpoints/last.ckpt --data $(DEMO_SHARDS) --out $(DEMO_OUT)/eval $(DEMO_EVAL_ARGS)
 	@echo "demo video: $(DEMO_OUT)/demo.mp4 (photo and audio: $(DEMO_CLIP)); scores and side-by-side videos: $(DEMO_OUT)/eval/report.md"
 
 .PHONY: sweep

@@ -98,3 +98,22 @@ def test_reference_first_puts_the_reference_and_its_pose_at_frame_0(demo_shards_
     assert old["frames"].shape == (4, 3, 32, 32) and old["audio"].shape == (10 * 640,)
     with pytest.raises(ValueError, match="reference_first needs num_frames >= 2"):
         PoseVideoDataset(dm.shards.split_uri("train"), num_frames=1, reference_first=True)
+
+
+def test_make_demo_chains_every_stage_in_order_on_the_test_speaker():
+    """`make demo` (dry run): data -> Stage 1 -> VAE -> Stage 2 (on that VAE) -> photo + speech of a test-split
+    clip -> csg generate -> csg-eval video-demo, and it says where the video is."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(["make", "-n", "demo"], cwd=root, capture_output=True, text=True, check=True).stdout
+    steps = ["csg fit --config experiments/skeleton/demo.yaml", "csg fit --config experiments/video/vae_demo.yaml",
+             "csg fit --config experiments/video/demo_person.yaml", "csg-data still data/demo/clips/spk04_clip000/video.mp4",
+             "csg generate --pipeline experiments/pipeline/demo.yaml", "csg-eval video-demo", "demo video: runs/demo/demo.mp4"]  # fmt: skip
+    where = [out.find(step) for step in steps]
+    assert -1 not in where and where == sorted(where), dict(zip(steps, where, strict=True))
+    person = yaml.safe_load((root / "experiments" / "video" / "demo_person.yaml").read_text())
+    assert person["layers"] == ["demo.yaml", "../components/video/vae_fitted_demo.yaml"]  # Stage 2 on the fitted VAE
+    pipeline = yaml.safe_load((root / "experiments" / "pipeline" / "demo.yaml").read_text())
+    assert pipeline["video"]["checkpoint"].startswith(f"runs/{person['experiment']}/latest/")  # what generate loads

@@ -161,3 +161,19 @@ def test_mimicmotion_initial_noise_repeats_one_tile(tiny_model):
     assert torch.equal(noise[:, :4], noise[:, 4:8]) and torch.equal(noise[:, 0], noise[:, 8])
     with pytest.raises(ValueError, match="initial_noise"):
         VideoPipeline(pipe.net, pipe.vae, pipe.image_encoder, pipe.scheduler, pipe.guider, initial_noise="x")
+
+
+def test_reference_residual_samples_the_difference_and_adds_the_reference_back(tiny_model):
+    """With ``reference_residual`` s the same loop runs; its result is s x sample + the scaled reference latent."""
+    import dataclasses
+
+    ref, poses = _inputs(5)
+    plain = tiny_model.pipeline()
+    residual = dataclasses.replace(plain, reference_residual=0.5)
+    a = plain.sample_latents(ref, poses, num_steps=2, seed=3)
+    b = residual.sample_latents(ref, poses, num_steps=2, seed=3)
+    base = plain.encode_reference(ref)[1][:, None] * float(plain.vae.config.scaling_factor)
+    assert torch.allclose(b, 0.5 * a + base, atol=1e-5)
+    assert not torch.allclose(b, a, atol=1e-2)
+    x = torch.randn_like(a)
+    assert torch.allclose(residual.from_residual(residual.to_residual(x, base[:, 0] / 0.18215), base[:, 0] / 0.18215), x, atol=1e-5)  # fmt: skip

@@ -80,3 +80,31 @@ def test_validation_loss_is_deterministic():
     a = model.diffusion_loss(batch, torch.Generator().manual_seed(3))["loss"]
     b = model.diffusion_loss(batch, torch.Generator().manual_seed(3))["loss"]
     assert torch.equal(a, b)
+
+
+def test_reference_residual_trains_on_the_difference_to_the_reference_latent():
+    """``reference_residual`` s: the loss sees (frame latents - scaled reference latent) / s."""
+    import pytest
+
+    from csg_lightning.video.edm_loss import EDMLoss
+    from csg_lightning.video.pixel_range import to_model_range
+    from csg_lightning.video.vae_latents import encode_frames
+
+    class Recording(EDMLoss):
+        def __call__(self, denoise, x0, hand_mask=None, generator=None):
+            self.x0 = x0
+            return super().__call__(denoise, x0, hand_mask, generator)
+
+    torch.manual_seed(0)
+    batch = _batch()
+    model = VideoGenerator.from_preset("tiny", ema_decay=0, reference_residual=0.25)
+    model.loss = Recording()
+    model.diffusion_loss(batch, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(5)  # the latents are the posterior sample drawn first from it
+        frames = encode_frames(model.vae, to_model_range(batch["frames"]), sample=True, generator=g)
+        ref = model.vae.encode(to_model_range(batch["reference"])).latent_dist.mode() * model.vae.config.scaling_factor
+    assert torch.allclose(model.loss.x0, (frames - ref[:, None]) / 0.25, atol=1e-4)
+    assert not torch.allclose(model.loss.x0, frames, atol=1e-2)
+    with pytest.raises(ValueError, match="reference_residual"):
+        VideoGenerator.from_preset("tiny", reference_residual=0.0)

@@ -74,6 +74,7 @@ class VideoPipeline:
     cfg_batch: bool = False
     initial_noise: str = "independent"
     clip_resize: str = "antialias"
+    reference_residual: float | None = None  # see VideoGenerator: latents = reference latent + s x sample
 
     def __post_init__(self) -> None:
         if self.initial_noise not in INITIAL_NOISE:
@@ -120,8 +121,24 @@ class VideoPipeline:
         tile_overlap = self.tile_overlap if tile_overlap is None else tile_overlap
         if noise is None:
             noise = self.draw_noise(generator, poses.shape[:2], ref.shape[-3:], tile_size)
-        return self.denoise(poses, clip, ref, self.time_ids(len(reference)), num_steps or self.num_steps,
-                            guider or self.guider, tile_size, tile_overlap, noise)  # fmt: skip
+        sample = self.denoise(poses, clip, ref, self.time_ids(len(reference)), num_steps or self.num_steps,
+                              guider or self.guider, tile_size, tile_overlap, noise)  # fmt: skip
+        return self.from_residual(sample, ref)
+
+    def to_residual(self, latents: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """Scaled latents [B, F, C, h, w] -> what the model diffuses: themselves, or with ``reference_residual``
+        s, (latents - scaled reference latent) / s (``ref``: unscaled reference latents [B, C, h, w])."""
+        if self.reference_residual is None:
+            return latents
+        base = ref.float()[:, None] * float(self.vae.config.scaling_factor)
+        return (latents - base) / float(self.reference_residual)
+
+    def from_residual(self, sample: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`to_residual`: a denoised sample -> scaled latents [B, F, C, h, w]."""
+        if self.reference_residual is None:
+            return sample
+        base = ref.float()[:, None] * float(self.vae.config.scaling_factor)
+        return sample * float(self.reference_residual) + base.to(sample.device)
 
     def draw_noise(
         self, generator: torch.Generator, batch_frames, latent_shape, tile_size: int | None

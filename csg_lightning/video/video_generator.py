@@ -21,7 +21,10 @@ Training: x0 = VAE latent sample x 0.18215 of the F target frames; ``loss`` draw
 weights (D - x0)^2 (EDM, v-parameterised as SVD) with the batch's hand mask; D = c_skip x_sigma + c_out
 UNet([c_in x_sigma, ref latent], c_noise, CLIP token, time ids, pose). With probability
 ``cond_drop_prob`` per item the CLIP token and the reference latent are zeroed together (for
-classifier-free guidance); the pose is never dropped.
+classifier-free guidance); the pose is never dropped. ``reference_residual`` (a scale s, default None:
+off) diffuses (x0 - reference latent) / s instead of x0, so a still copy of the reference is the zero
+of the model's output space: what a small model trained from scratch (the demo) learns in minutes; the
+pipeline adds the reference back after sampling. The reference latent it subtracts is never dropped.
 
 Batches (from :class:`~csg_lightning.data.pose_video.PoseVideoDataModule`): "frames" uint8
 [B, F, 3, H, W], "reference" uint8 [B, 3, H, W], "poses" uint8 [B, F, 3, H, W], "hand_mask" float32
@@ -120,6 +123,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         image_width: int | None = None,
         ema_decay: float = 0.9999,
         ema_start_step: int = 0,
+        reference_residual: float | None = None,
     ) -> None:
         super().__init__()
         # Built by LightningCLI / from_preset / load_from_checkpoint's instantiator: the hparams are the
@@ -144,6 +148,8 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         self.optimizer = optimizer if optimizer is not None else default_optimizer
         self.lr_schedule = lr_schedule if lr_schedule is not None else WarmupCosineSchedule()
         self.sharding = sharding
+        if reference_residual is not None and not float(reference_residual) > 0:
+            raise ValueError(f"VideoGenerator: reference_residual must be > 0 or null, got {reference_residual}")
         self.init_ema()
 
     @classmethod
@@ -214,6 +220,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
                 self.vae, frames, self.hparams.vae_chunk_size, sample=True, generator=generator
             )
             clip, ref = self.encode_reference(reference, generator)
+        x0 = self.pipeline().to_residual(x0, ref)  # unchanged unless reference_residual is set
         time_ids, drop = self.pipeline().time_ids(b), self.hparams.cond_drop_prob
 
         def denoise(x_sigma: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -272,7 +279,8 @@ class VideoGenerator(EMAHooks, L.LightningModule):
             self.net, self.vae, self.image_encoder, self.noise_scheduler, guider, fps=h.fps,
             motion_bucket_id=h.motion_bucket_id, noise_aug_strength=h.noise_aug_strength,
             num_steps=h.num_inference_steps, tile_size=h.tile_size, tile_overlap=h.tile_overlap,
-            vae_chunk_size=h.vae_chunk_size, **self.mimicmotion_options(),
+            vae_chunk_size=h.vae_chunk_size, reference_residual=h.get("reference_residual"),
+            **self.mimicmotion_options(),
         )  # fmt: skip
 
     def mimicmotion_options(self) -> dict:
