@@ -25,8 +25,8 @@ DEMO_CLIP ?= $(DEMO_CLIPS)/spk04_clip000
 DEMO_OUT ?= runs/demo
 # make demo shortens the trainings so the chain fits 25 min on 2 CPU cores (the recipes alone: 10 + 4 + 8 min) and
 # scores the first 2 test clips (csg-eval video-demo --clips 4 scores all 4).
-DEMO_SKELETON_ARGS ?= --trainer.max_time 00:00:06:00
-DEMO_VAE_ARGS ?= --trainer.max_time 00:00:03:30
+DEMO_SKELETON_ARGS ?= --trainer.max_time 00:00:05:30
+DEMO_VAE_ARGS ?= --trainer.max_time 00:00:03:00
 DEMO_VIDEO_ARGS ?= --trainer.max_time 00:00:07:00
 DEMO_EVAL_ARGS ?= --clips 2
 
