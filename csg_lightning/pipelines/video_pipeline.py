@@ -130,15 +130,17 @@ class VideoPipeline:
         s, (latents - scaled reference latent) / s (``ref``: unscaled reference latents [B, C, h, w])."""
         if self.reference_residual is None:
             return latents
-        base = ref.float()[:, None] * float(self.vae.config.scaling_factor)
-        return (latents - base) / float(self.reference_residual)
+        return (latents - self._reference_base(ref, latents.device)) / float(self.reference_residual)
 
     def from_residual(self, sample: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         """The inverse of :meth:`to_residual`: a denoised sample -> scaled latents [B, F, C, h, w]."""
         if self.reference_residual is None:
             return sample
-        base = ref.float()[:, None] * float(self.vae.config.scaling_factor)
-        return sample * float(self.reference_residual) + base.to(sample.device)
+        return sample * float(self.reference_residual) + self._reference_base(ref, sample.device)
+
+    def _reference_base(self, ref: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """Unscaled reference latents [B, C, h, w] -> scaled float32 [B, 1, C, h, w] on ``device``."""
+        return ref.to(device, torch.float32)[:, None] * float(self.vae.config.scaling_factor)
 
     def draw_noise(
         self, generator: torch.Generator, batch_frames, latent_shape, tile_size: int | None

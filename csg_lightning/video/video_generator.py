@@ -219,9 +219,10 @@ class VideoGenerator(EMAHooks, L.LightningModule):
             x0 = encode_frames(
                 self.vae, frames, self.hparams.vae_chunk_size, sample=True, generator=generator
             )
-            clip, ref = self.encode_reference(reference, generator)
-        x0 = self.pipeline().to_residual(x0, ref)  # unchanged unless reference_residual is set
-        time_ids, drop = self.pipeline().time_ids(b), self.hparams.cond_drop_prob
+            pipe = self.pipeline()
+            clip, ref = pipe.encode_reference(reference, generator)
+        x0 = pipe.to_residual(x0, ref)  # unchanged unless reference_residual is set
+        time_ids, drop = pipe.time_ids(b), self.hparams.cond_drop_prob
 
         def denoise(x_sigma: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             nonlocal clip, ref  # condition dropout drawn after sigma and noise (the RNG order of the loss)
