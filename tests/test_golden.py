@@ -41,8 +41,9 @@ Tolerances (``LOSS_RTOL`` ... below; the measurements are in tests/golden/README
     another order (parts built in another order from the same seed), noise drawn in another order,
     another window cut, a changed default.
   A pass that is not bit for bit emits a UserWarning naming the values that moved. The data fingerprints
-  (sha256 of every generated corpus file and of the shard stats) are compared exactly first, so a failure
-  says whether the inputs or the model changed.
+  (sha256 of every generated corpus file) and the shard stats (by value, rtol 1e-5) are compared first,
+  so a failure says whether the inputs or the model changed. The corpus bytes are the same on every CPU:
+  the generator computes in float64 and rounds the pose to a 1/256 px grid before writing float32.
 
 Run time (2 shared CPU cores): Stage 1 ~20 s, Stage 2 ~15 s, plus the imports (~20 s when cold, shared
 with the rest of the suite), so both stay in the fast suite.
@@ -151,8 +152,13 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def build_data(work: Path, spec: dict) -> tuple[Path, Path, dict]:
-    """`csg-data demo` + `csg-data shard` -> (clip folders, shard dir, fingerprints {file: sha256})."""
+def build_data(work: Path, spec: dict) -> tuple[Path, Path, dict, dict]:
+    """`csg-data demo` + `csg-data shard` -> (clip folders, shard dir, fingerprints {file: sha256},
+    the shard stats {name: list}).
+
+    The corpus files are compared by hash: the generator rounds its float64 pose to a grid before
+    writing float32, so the bytes do not depend on the CPU (tests/test_corpus.py checks that). The
+    shard stats are float32 results of sums over the corpus and are compared by value."""
     ep = entry_points()
     clips, shards = work / "clips", work / "shards"
     demo = ["demo", str(clips), "--speakers", str(spec["speakers"]), "--clips", str(spec["clips"]),
@@ -162,8 +168,9 @@ def build_data(work: Path, spec: dict) -> tuple[Path, Path, dict]:
         ["shard", str(clips), str(shards), "--val-speakers", "0", "--test-speakers", "0", "--seed", "0"]
     )
     prints = {str(p.relative_to(clips)): _sha256(p) for p in sorted(clips.rglob("*")) if p.is_file()}
-    prints["shards/stats.npz"] = _sha256(shards / "stats.npz")
-    return clips, shards, prints
+    with np.load(shards / "stats.npz") as npz:
+        stats = {name: npz[name].tolist() for name in sorted(npz.files)}
+    return clips, shards, prints, stats
 
 
 def fit(recipe: Path, shards: Path, work: Path, steps: int, extra: list[str]) -> tuple[list[dict], Path]:
@@ -193,7 +200,7 @@ def run_stage1(work: Path) -> dict:
 
     spec = STAGE1
     with golden_conditions():
-        clips, shards, prints = build_data(work / "data", spec)
+        clips, shards, prints, stats = build_data(work / "data", spec)
         records, ckpt = fit(SKELETON_RECIPE, shards, work, spec["steps"], STAGE1_OVERRIDES)
         audio, sr = sf.read(clips / spec["audio_clip"] / "audio.wav", dtype="float32")
         wav = work / "window.wav"
@@ -207,6 +214,7 @@ def run_stage1(work: Path) -> dict:
             keypoints, scores = npz["keypoints"].copy(), npz["scores"].copy()
     return {
         "fingerprints": prints,
+        "stats": stats,
         "losses": [r["loss"] for r in records],
         "lrs": [r["lr"] for r in records],
         "arrays": {"stage1_keypoints": keypoints, "stage1_scores": scores},
@@ -218,7 +226,7 @@ def run_stage2(work: Path) -> dict:
 
     spec = STAGE2
     with golden_conditions():
-        clips, shards, prints = build_data(work / "data", spec)
+        clips, shards, prints, stats = build_data(work / "data", spec)
         records, ckpt = fit(VIDEO_RECIPE, shards, work, spec["steps"], STAGE2_OVERRIDES)
         capture = cv2.VideoCapture(str(clips / spec["ref_clip"] / "video.mp4"))
         ok, bgr = capture.read()
@@ -236,6 +244,7 @@ def run_stage2(work: Path) -> dict:
                                             spec["seed"])  # fmt: skip
     return {
         "fingerprints": prints,
+        "stats": stats,
         "losses": [r["loss"] for r in records],
         "lrs": [r["lr"] for r in records],
         "arrays": {"stage2_latents": latents, "stage2_frames": frames},
@@ -259,6 +268,7 @@ KEYPOINT_ATOL = 5e-3  # pixels
 SCORE_ATOL = 1e-6
 LATENT_ATOL = 5e-5
 FRAME_MAX_DIFF, FRAME_MAX_FRACTION = 1, 0.01
+STATS_RTOL, STATS_ATOL = 1e-5, 1e-6  # shard stats: float32 results of float64 sums over the corpus
 
 
 def _close(name: str, got: np.ndarray, want: np.ndarray) -> bool:
@@ -287,6 +297,17 @@ def check_against_golden(stage: str, result: dict) -> None:
         f"{stage}: the generated demo corpus / shard stats differ from the recorded ones, so the golden "
         "values do not apply (the data generator changed, not necessarily the model)"
     )
+    assert sorted(result["stats"]) == sorted(golden["stats"]), f"{stage}: shard stats fields differ"
+    for name, want in golden["stats"].items():
+        got, want = np.asarray(result["stats"][name]), np.asarray(want)
+        assert got.shape == want.shape, f"{stage}: stats.npz {name} shape {got.shape}, golden {want.shape}"
+        if want.dtype.kind == "f":
+            assert np.allclose(got, want, rtol=STATS_RTOL, atol=STATS_ATOL), (
+                f"{stage}: stats.npz {name} differs from the recorded one by up to "
+                f"{np.abs(got - want).max():.3g}, so the golden values do not apply (the shard stats changed)"
+            )
+        else:
+            assert np.array_equal(got, want), f"{stage}: stats.npz {name} is {got}, golden {want}"
     inexact = []
     for key in ("losses", "lrs"):
         got, want = np.asarray(result[key]), np.asarray(golden[key])

@@ -75,6 +75,7 @@ def record(out: Path, stages: list[str]) -> None:
             "lrs": result["lrs"],
             "arrays": {name: golden.summary(a) for name, a in result["arrays"].items()},
             "fingerprints": result["fingerprints"],
+            "stats": result["stats"],
             "record_seconds": round(seconds, 1),
         }
         print(f"{stage}: {seconds:.1f} s, losses {result['losses']}", flush=True)
@@ -95,6 +96,9 @@ def compare(a: Path, b: Path) -> None:
         print(
             f"{stage}: fingerprints {'equal' if ja[stage]['fingerprints'] == jb[stage]['fingerprints'] else 'DIFFER'}"
         )
+        for name in sorted(set(ja[stage].get("stats", {})) & set(jb[stage].get("stats", {}))):
+            x, y = np.asarray(ja[stage]["stats"][name]), np.asarray(jb[stage]["stats"][name])
+            print(f"  stats {name}: max |diff| {np.abs(x.astype(np.float64) - y).max():.3g}")
         for key in ("losses", "lrs"):
             x, y = np.asarray(ja[stage][key]), np.asarray(jb[stage][key])
             rel = np.abs(x - y) / np.abs(x)

@@ -30,7 +30,7 @@ def _base_scores(rng: np.random.Generator, n: int, points: np.ndarray, low: floa
 def observe(
     pose: Pose, speaker: Speaker, rng: np.random.Generator, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Estimator-like keypoints [T, 134, 2] float32 and scores [T, 134] float32 of ``pose``.
+    """Estimator-like keypoints [T, 134, 2] and scores [T, 134] (float64) of ``pose``.
 
     ``size`` is the (square) frame size in pixels; every returned point lies inside the frame.
     The neck is the mean of the observed shoulders and scores the smaller of their two scores.
@@ -79,4 +79,4 @@ def observe(
     keypoints[:, L.NECK] = 0.5 * (keypoints[:, L.LEFT_SHOULDER] + keypoints[:, L.RIGHT_SHOULDER])
     scores[:, L.NECK] = np.minimum(scores[:, L.LEFT_SHOULDER], scores[:, L.RIGHT_SHOULDER])
     scores = np.clip(scores, 0.0, 1.0)
-    return keypoints.astype(np.float32), scores.astype(np.float32)
+    return keypoints.astype(np.float64), scores.astype(np.float64)  # float64: generate.quantize rounds them

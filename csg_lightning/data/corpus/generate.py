@@ -45,6 +45,24 @@ class Clip:
         return len(self.keypoints)
 
 
+KEYPOINT_STEP = 1.0 / 256.0  # pixels: far below any detector's accuracy
+SCORE_STEP = 1.0 / 4096.0
+
+
+def quantize(values: np.ndarray, step: float) -> np.ndarray:
+    """float64 values -> float32 multiples of ``step`` (a power of two, so exact in float32).
+
+    The generator's sin / cos / exp differ in the last float64 bit between CPUs (numpy picks SIMD
+    implementations per machine). Cast straight to float32, such a bit flips the float32 rounding of a
+    few values, so the same seed wrote different ``pose.npz`` bytes on different machines. Rounding in
+    float64 to a coarse grid first only flips when a value lies within ~1e-13 of a grid midpoint.
+    """
+    values = np.asarray(values)
+    if values.dtype != np.float64:
+        raise TypeError(f"quantize expects the generator's float64 values, got {values.dtype}")
+    return (np.round(values / step) * step).astype(np.float32)
+
+
 def clip_id_of(speaker_index: int, clip_index: int) -> str:
     return f"spk{speaker_index:02d}_clip{clip_index:03d}"
 
@@ -61,7 +79,8 @@ def make_clip(
     speech = synthesize_speech(speaker, num_frames, rng)
     pose = animate(speaker, speech, rng)
     keypoints, scores = observe(pose, speaker, rng, FRAME_SIZE)
-    keypoints = np.clip(to_frame_size(keypoints, size), 0.0, size - 1.0).astype(np.float32)
+    keypoints = np.clip(to_frame_size(keypoints, size), 0.0, size - 1.0)
+    keypoints, scores = quantize(keypoints, KEYPOINT_STEP), quantize(scores, SCORE_STEP)
     return Clip(clip_id_of(speaker_index, clip_index), speaker, speech, pose, keypoints, scores, size)
 
 

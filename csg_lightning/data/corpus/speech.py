@@ -41,7 +41,8 @@ class Speech:
     durations: [S]; stressed: bool [S]; phrase: int [S] phrase index of each syllable;
     phrase_starts / phrase_ends: [P]; f0: [T] pitch in Hz per frame (0 where unvoiced);
     loudness: [T] RMS of the audio of each frame; openness: [T] how open the vowel sounding in
-    each frame is (F1-based, 1 for /a/, ~0.4 for /i/ and /u/; 0.7 outside vowels).
+    each frame is (F1-based, 1 for /a/, ~0.4 for /i/ and /u/; 0.7 outside vowels). The tracks are
+    float64: the pose computed from them is rounded to its grid only at the end (``generate.quantize``).
     """
 
     audio: np.ndarray
@@ -201,7 +202,7 @@ def synthesize_speech(speaker: Speaker, num_frames: int, rng: np.random.Generato
         phrase=phrase,
         phrase_starts=np.array([starts[phrase == p].min() for p in phrase_ids]),
         phrase_ends=np.array([(arr("onset") + arr("duration"))[phrase == p].max() for p in phrase_ids]),
-        f0=f0.astype(np.float32),
-        loudness=loudness.astype(np.float32),
-        openness=openness.astype(np.float32),
+        f0=f0.astype(np.float64),  # float64 tracks: float32 pow / log2 differ between CPUs' SIMD code
+        loudness=loudness.astype(np.float64),
+        openness=openness.astype(np.float64),
     )
