@@ -57,6 +57,32 @@ def test_untrained_pose_net_leaves_the_unet_unchanged_and_trained_one_changes_it
     assert set(k.split(".")[0] for k in net.state_dict()) == {"unet", "pose_net"}
 
 
+def test_reference_pose_net_reads_each_frame_against_frame_0():
+    """reference_pose=True: frame f's features are PoseNet(pose_f ++ pose_0), so they change with frame 0's
+    pose image (plain PoseNet: they do not), and frame 0 reads its own pose twice."""
+    torch.manual_seed(0)
+    net = PoseGuidedUNet(build_parts(preset="tiny").unet, PoseNet(32, reference_pose=True))
+    torch.nn.init.normal_(net.pose_net.final_proj.weight, std=0.1)
+    assert net.pose_net.conv_layers[0].in_channels == 6
+    poses = torch.rand(2, 3, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        features = net.encode_pose(poses).unflatten(0, (2, 3))
+        for f in range(3):
+            stacked = torch.cat([poses[:, f], poses[:, 0]], dim=1)
+            torch.testing.assert_close(features[:, f], net.pose_net(stacked))
+        other_ref = poses.clone()
+        other_ref[:, 0] = torch.rand(2, 3, 64, 64) * 2 - 1
+        moved = net.encode_pose(other_ref).unflatten(0, (2, 3))
+        assert not torch.allclose(moved[:, 1:], features[:, 1:])  # frames 1, 2 read the new reference
+    plain = PoseGuidedUNet(build_parts(preset="tiny").unet)
+    torch.nn.init.normal_(plain.pose_net.final_proj.weight, std=0.1)
+    with torch.no_grad():
+        a, b = plain.encode_pose(poses).unflatten(0, (2, 3)), plain.encode_pose(other_ref).unflatten(0, (2, 3))
+    torch.testing.assert_close(a[:, 1:], b[:, 1:])
+    with pytest.raises(ValueError, match=r"pose \+\+ reference pose images \[N, 6"):
+        net.pose_net(torch.zeros(1, 3, 64, 64))
+
+
 def test_pose_features_must_match_conv_in():
     net = PoseGuidedUNet(build_parts(preset="tiny").unet)
     sample, t, clip, ids = _unet_inputs()

@@ -55,11 +55,16 @@ class PoseGuidedUNet(nn.Module):
         return posed_out if skip == 0 else torch.cat([output[:skip], posed_out])
 
     def encode_pose(self, pose_images: torch.Tensor) -> torch.Tensor:
-        """pose_images [B, F, 3, H, W] in [-1, 1] -> features [B * F, C, H/8, W/8] (frame-major per item)."""
+        """pose_images [B, F, 3, H, W] in [-1, 1] -> features [B * F, C, H/8, W/8] (frame-major per item).
+
+        With a ``reference_pose`` PoseNet each frame's image is stacked with frame 0's, the reference pose
+        (frame 0 of every training example with ``reference_first`` data and of every sampling tile)."""
         if pose_images.ndim != 5:
             raise ValueError(
                 f"PoseGuidedUNet: expected pose images [B, F, 3, H, W], got {tuple(pose_images.shape)}"
             )
+        if getattr(self.pose_net, "reference_pose", False):
+            pose_images = torch.cat([pose_images, pose_images[:, :1].expand_as(pose_images)], dim=2)
         return self.pose_net(pose_images.flatten(0, 1))
 
     def forward(

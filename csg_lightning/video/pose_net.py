@@ -8,6 +8,12 @@ Downsamples exactly 8x (H, W must be divisible by 8). About 0.2M parameters for 
 
 Parameter names (``conv_layers.{0,2,...,14}``, ``final_proj``, ``scale``) follow MimicMotion's released
 checkpoints so they load without renaming.
+
+``reference_pose=True`` (not MimicMotion's: its first convolution then takes 6 channels, so MimicMotion
+weights do not load) reads each frame's pose image stacked with the reference pose image, so the network
+sees directly which limbs moved relative to the reference frame. :class:`~csg_lightning.video.pose_injection.
+PoseGuidedUNet` does the stacking: the reference is frame 0 of every training example (``reference_first``
+data) and of every sampling tile (tiles all start with frame 0, as MimicMotion's).
 """
 
 from __future__ import annotations
@@ -27,12 +33,16 @@ _LAYERS = (
 
 
 class PoseNet(nn.Module):
-    """Pose images [N, 3, H, W] (values in [-1, 1]) -> features [N, C, H/8, W/8]."""
+    """Pose images [N, 3, H, W] (values in [-1, 1]; [N, 6, H, W] with ``reference_pose``: the frame's pose
+    image, then the reference's) -> features [N, C, H/8, W/8]."""
 
-    def __init__(self, out_channels: int = 320, init_scale: float = 2.0) -> None:
+    def __init__(self, out_channels: int = 320, init_scale: float = 2.0, reference_pose: bool = False) -> None:
         super().__init__()
+        self.reference_pose = bool(reference_pose)
+        self.in_channels = 6 if self.reference_pose else 3
         layers: list[nn.Module] = []
-        for c_in, c_out, k, s in _LAYERS:
+        for i, (c_in, c_out, k, s) in enumerate(_LAYERS):
+            c_in = self.in_channels if i == 0 else c_in
             layers += [nn.Conv2d(c_in, c_out, kernel_size=k, stride=s, padding=1), nn.SiLU()]
         self.conv_layers = nn.Sequential(*layers)
         self.final_proj = nn.Conv2d(_LAYERS[-1][1], out_channels, kernel_size=1)
@@ -52,8 +62,9 @@ class PoseNet(nn.Module):
         self.final_proj.bias.zero_()
 
     def forward(self, pose_images: torch.Tensor) -> torch.Tensor:
-        if pose_images.ndim != 4 or pose_images.shape[1] != 3:
-            raise ValueError(f"PoseNet: expected pose images [N, 3, H, W], got {tuple(pose_images.shape)}")
+        if pose_images.ndim != 4 or pose_images.shape[1] != self.in_channels:
+            what = "pose ++ reference pose images [N, 6, H, W]" if self.reference_pose else "pose images [N, 3, H, W]"
+            raise ValueError(f"PoseNet: expected {what}, got {tuple(pose_images.shape)}")
         h, w = pose_images.shape[-2:]
         if h % DOWNSAMPLE or w % DOWNSAMPLE:
             raise ValueError(f"PoseNet: H and W must be divisible by {DOWNSAMPLE}, got {h} x {w}")
