@@ -204,15 +204,15 @@ def test_stage2_streams_segments_and_a_failure_leaves_no_mp4(chain, speech, tmp_
     assert len(calls) == 1, "the first frame came only after more than one segment was generated"
     assert sum(1 for _ in generated.frames) == generated.num_frames - 1 and len(calls) == segments
 
-    decode, decoded = talking.video_model.decode, []
+    render, decoded = talking.video_model.render, []
 
-    def failing(latents):  # the disk fills up / the GPU fails in the middle of the video
+    def failing(latents, reference):  # the disk fills up / the GPU fails in the middle of the video
         if decoded:
             raise RuntimeError("device lost")
         decoded.append(1)
-        return decode(latents)
+        return render(latents, reference)
 
-    talking.video_model.decode = failing
+    talking.video_model.render = failing
     with pytest.raises(RuntimeError, match="device lost"):
         talking(request, progress=False)
     assert not (tmp_path / "stream.mp4").exists()

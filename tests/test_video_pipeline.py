@@ -177,3 +177,43 @@ def test_reference_residual_samples_the_difference_and_adds_the_reference_back(t
     assert not torch.allclose(b, a, atol=1e-2)
     x, unscaled = torch.randn_like(a), plain.encode_reference(ref)[1]
     assert torch.allclose(residual.from_residual(residual.to_residual(x, unscaled), unscaled), x, atol=1e-5)
+
+
+def test_detail_transfer_renders_the_photo_plus_what_moved_against_frame_0(tiny_model):
+    """``detail_transfer``: frames = reference + D(z_t) - D(z_0); a latent equal to frame 0's gives the photo
+    itself, and the pipeline's __call__ and the model's render use it (off: the plain decode of frames 1..F)."""
+    import dataclasses
+
+    from csg_lightning.video.pixel_range import to_uint8
+    from csg_lightning.video.vae_latents import decode_latents
+
+    ref, _ = _inputs()
+    plain = dataclasses.replace(tiny_model.pipeline(), vae_chunk_size=1)  # SVD's temporal decoder mixes a chunk's frames
+    transfer = dataclasses.replace(plain, detail_transfer=True)
+    g = torch.Generator().manual_seed(1)
+    latents = torch.randn(1, 4, 4, 8, 8, generator=g)
+    latents[:, 2] = latents[:, 0]  # frame 2 "did not move"
+    got = transfer.render(latents, ref)
+    assert got.shape == (1, 3, 64, 64, 3) and got.dtype == torch.uint8
+    photo = to_uint8(ref).permute(0, 2, 3, 1)
+    assert (got[:, 1].int() - photo.int()).abs().max() <= 1  # the photo itself (rounding of + D(z0) - D(z0))
+    decoded = decode_latents(plain.vae, latents, chunk_size=1)
+    expected = to_uint8(ref[:, None] + decoded[:, 1:] - decoded[:, :1]).permute(0, 1, 3, 4, 2)
+    assert torch.equal(got, expected)
+    assert torch.equal(plain.render(latents, ref), plain.decode(latents[:, 1:]))
+    assert not torch.equal(got, plain.render(latents, ref))
+    # through __call__ (reference pose given: frame 0 is the reference's slot) and without a reference pose
+    pose_u8 = torch.randint(0, 255, (1, 3, 3, 64, 64), dtype=torch.uint8, generator=g)
+    ref_u8 = to_uint8(ref)
+    a = transfer(ref_u8, pose_u8, pose_u8[:, 0], num_steps=2, seed=0)
+    z = transfer.sample_latents(to_model_range_u8(ref_u8), to_model_range_u8(torch.cat([pose_u8[:, :1], pose_u8], 1)),
+                                num_steps=2, seed=0)  # fmt: skip
+    assert torch.equal(a, transfer.render(z, to_model_range_u8(ref_u8)))
+    with pytest.raises(ValueError, match="detail_transfer needs reference_pose"):
+        transfer(ref_u8, pose_u8, None, num_steps=2)
+
+
+def to_model_range_u8(x):
+    from csg_lightning.video.pixel_range import to_model_range
+
+    return to_model_range(x)

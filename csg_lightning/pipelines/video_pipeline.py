@@ -75,6 +75,7 @@ class VideoPipeline:
     initial_noise: str = "independent"
     clip_resize: str = "antialias"
     reference_residual: float | None = None  # see VideoGenerator: latents = reference latent + s x sample
+    detail_transfer: bool = False  # see render(): frames = reference photo + D(z_t) - D(z_0)
 
     def __post_init__(self) -> None:
         if self.initial_noise not in INITIAL_NOISE:
@@ -215,6 +216,23 @@ class VideoPipeline:
         return to_uint8(decode_latents(self.vae, latents, self.vae_chunk_size)).permute(0, 1, 3, 4, 2)
 
     @torch.no_grad()
+    def render(self, latents: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """latents [B, 1 + F, C, h, w] whose frame 0 is the reference's slot, reference [B, 3, H, W] in [-1, 1]
+        -> uint8 frames [B, F, H, W, 3] of frames 1..F.
+
+        ``detail_transfer`` off: the decoded latents. On: reference + D(z_t) - D(z_0), with z_0 the sampled
+        latent of the reference's own slot. What the decoder and the model get wrong in every frame alike
+        (the detail a small VAE loses, a colour shift, the blur of an undertrained model) cancels, the photo's
+        detail is kept, and only what moved relative to frame 0 changes the photo. For a static camera (the
+        demo, talking-head footage); where a limb leaves a detailed region the photo's detail stays behind
+        as a faint ghost."""
+        if not self.detail_transfer:
+            return self.decode(latents[:, 1:])
+        decoded = decode_latents(self.vae, latents, self.vae_chunk_size)
+        moved = decoded[:, 1:] - decoded[:, :1]
+        return to_uint8(reference.to(moved.device, moved.dtype)[:, None] + moved).permute(0, 1, 3, 4, 2)
+
+    @torch.no_grad()
     def __call__(self, reference: torch.Tensor, poses: torch.Tensor, reference_pose: torch.Tensor | None = None,
                  **options) -> torch.Tensor:  # fmt: skip
         """uint8 reference [B, 3, H, W] + uint8 pose images [B, F, 3, H, W] (+ the reference's own pose image
@@ -227,4 +245,8 @@ class VideoPipeline:
         if poses.dtype != torch.uint8:  # float 0..255; uint8 stays uint8 (converted tile by tile)
             poses = to_model_range(poses)
         latents = self.sample_latents(reference, poses, **options)
-        return self.decode(latents[:, 1:] if reference_pose is not None else latents)
+        if reference_pose is None:  # frame 0 is a driving frame, no reference slot to transfer detail from
+            if self.detail_transfer:
+                raise ValueError("VideoPipeline: detail_transfer needs reference_pose (frame 0 = the reference's slot)")
+            return self.decode(latents)
+        return self.render(latents, reference)

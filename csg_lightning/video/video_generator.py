@@ -25,6 +25,8 @@ classifier-free guidance); the pose is never dropped. ``reference_residual`` (a 
 off) diffuses (x0 - reference latent) / s instead of x0, so a still copy of the reference is the zero
 of the model's output space: what a small model trained from scratch (the demo) learns in minutes; the
 pipeline adds the reference back after sampling. The reference latent it subtracts is never dropped.
+``detail_transfer`` (default False) renders frames as reference photo + D(z_t) - D(z_0) (z_0: the sampled
+reference slot; see ``VideoPipeline.render``), for a static camera and a VAE that loses detail (the demo's).
 
 Batches (from :class:`~csg_lightning.data.pose_video.PoseVideoDataModule`): "frames" uint8
 [B, F, 3, H, W], "reference" uint8 [B, 3, H, W], "poses" uint8 [B, F, 3, H, W], "hand_mask" float32
@@ -124,6 +126,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         ema_decay: float = 0.9999,
         ema_start_step: int = 0,
         reference_residual: float | None = None,
+        detail_transfer: bool = False,
     ) -> None:
         super().__init__()
         # Built by LightningCLI / from_preset / load_from_checkpoint's instantiator: the hparams are the
@@ -281,6 +284,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
             motion_bucket_id=h.motion_bucket_id, noise_aug_strength=h.noise_aug_strength,
             num_steps=h.num_inference_steps, tile_size=h.tile_size, tile_overlap=h.tile_overlap,
             vae_chunk_size=h.vae_chunk_size, reference_residual=h.get("reference_residual"),
+            detail_transfer=bool(h.get("detail_transfer", False)),
             **self.mimicmotion_options(),
         )  # fmt: skip
 
@@ -318,6 +322,12 @@ class VideoGenerator(EMAHooks, L.LightningModule):
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """scaled latents [B, F, 4, h, w] -> uint8 frames [B, F, H, W, 3]."""
         return self.pipeline().decode(latents)
+
+    @torch.no_grad()
+    def render(self, latents: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """latents [B, 1 + F, C, h, w] (frame 0: the reference's slot), reference [B, 3, H, W] in [-1, 1] ->
+        uint8 frames [B, F, H, W, 3] (``VideoPipeline.render``: ``detail_transfer`` or plain decoding)."""
+        return self.pipeline().render(latents, reference)
 
     @torch.no_grad()
     def sample_batch(
