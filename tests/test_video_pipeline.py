@@ -184,7 +184,7 @@ def test_detail_transfer_renders_the_photo_plus_what_moved_against_frame_0(tiny_
     itself, and the pipeline's __call__ and the model's render use it (off: the plain decode of frames 1..F)."""
     import dataclasses
 
-    from csg_lightning.video.pixel_range import to_uint8
+    from csg_lightning.video.pixel_range import to_model_range, to_uint8
     from csg_lightning.video.vae_latents import decode_latents
 
     ref, _ = _inputs()
@@ -206,14 +206,8 @@ def test_detail_transfer_renders_the_photo_plus_what_moved_against_frame_0(tiny_
     pose_u8 = torch.randint(0, 255, (1, 3, 3, 64, 64), dtype=torch.uint8, generator=g)
     ref_u8 = to_uint8(ref)
     a = transfer(ref_u8, pose_u8, pose_u8[:, 0], num_steps=2, seed=0)
-    z = transfer.sample_latents(to_model_range_u8(ref_u8), to_model_range_u8(torch.cat([pose_u8[:, :1], pose_u8], 1)),
+    z = transfer.sample_latents(to_model_range(ref_u8), to_model_range(torch.cat([pose_u8[:, :1], pose_u8], 1)),
                                 num_steps=2, seed=0)  # fmt: skip
-    assert torch.equal(a, transfer.render(z, to_model_range_u8(ref_u8)))
+    assert torch.equal(a, transfer.render(z, to_model_range(ref_u8)))
     with pytest.raises(ValueError, match="detail_transfer needs reference_pose"):
         transfer(ref_u8, pose_u8, None, num_steps=2)
-
-
-def to_model_range_u8(x):
-    from csg_lightning.video.pixel_range import to_model_range
-
-    return to_model_range(x)

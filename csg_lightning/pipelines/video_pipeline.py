@@ -239,14 +239,14 @@ class VideoPipeline:
         [B, 3, H, W]; float 0..255 accepted) -> uint8 frames [B, F, H, W, 3]. Pose images stay on their
         device. With ``reference_pose`` it is frame 0 of the denoised
         clip (as at inference) and dropped. ``options``: see :meth:`sample_latents`."""
+        if reference_pose is None and self.detail_transfer:  # checked before sampling, not after
+            raise ValueError("VideoPipeline: detail_transfer needs reference_pose (frame 0 = the reference's slot)")
         reference = to_model_range(reference).to(self.device)
         if reference_pose is not None:
             poses = torch.cat([reference_pose.to(poses.device, poses.dtype)[:, None], poses], dim=1)
         if poses.dtype != torch.uint8:  # float 0..255; uint8 stays uint8 (converted tile by tile)
             poses = to_model_range(poses)
         latents = self.sample_latents(reference, poses, **options)
-        if reference_pose is None:  # frame 0 is a driving frame, no reference slot to transfer detail from
-            if self.detail_transfer:
-                raise ValueError("VideoPipeline: detail_transfer needs reference_pose (frame 0 = the reference's slot)")
+        if reference_pose is None:  # frame 0 is a driving frame: every frame is an output
             return self.decode(latents)
         return self.render(latents, reference)

@@ -63,7 +63,7 @@ class PoseGuidedUNet(nn.Module):
             raise ValueError(
                 f"PoseGuidedUNet: expected pose images [B, F, 3, H, W], got {tuple(pose_images.shape)}"
             )
-        if getattr(self.pose_net, "reference_pose", False):
+        if self.pose_net.reference_pose:
             pose_images = torch.cat([pose_images, pose_images[:, :1].expand_as(pose_images)], dim=2)
         return self.pose_net(pose_images.flatten(0, 1))
 

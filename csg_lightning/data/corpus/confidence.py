@@ -79,4 +79,4 @@ def observe(
     keypoints[:, L.NECK] = 0.5 * (keypoints[:, L.LEFT_SHOULDER] + keypoints[:, L.RIGHT_SHOULDER])
     scores[:, L.NECK] = np.minimum(scores[:, L.LEFT_SHOULDER], scores[:, L.RIGHT_SHOULDER])
     scores = np.clip(scores, 0.0, 1.0)
-    return keypoints.astype(np.float64), scores.astype(np.float64)  # float64: generate.quantize rounds them
+    return keypoints, scores  # float64: generate.quantize rounds them to their grid

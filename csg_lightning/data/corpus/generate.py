@@ -52,10 +52,11 @@ SCORE_STEP = 1.0 / 4096.0
 def quantize(values: np.ndarray, step: float) -> np.ndarray:
     """float64 values -> float32 multiples of ``step`` (a power of two, so exact in float32).
 
-    The generator's sin / cos / exp differ in the last float64 bit between CPUs (numpy picks SIMD
-    implementations per machine). Cast straight to float32, such a bit flips the float32 rounding of a
-    few values, so the same seed wrote different ``pose.npz`` bytes on different machines. Rounding in
-    float64 to a coarse grid first only flips when a value lies within ~1e-13 of a grid midpoint.
+    The same seed must write the same ``pose.npz`` bytes on every machine. numpy picks SIMD code per CPU,
+    so float32 math differs by ~1e-7 relative between machines (the cause of the golden-test failure:
+    the speech tracks were float32; they are float64 now) and float64 sin / cos / exp in the last bit.
+    Rounding in float64 to a coarse grid leaves a margin: a last-bit difference flips a value only
+    when it lies within ~1e-13 of a grid midpoint.
     """
     values = np.asarray(values)
     if values.dtype != np.float64:
