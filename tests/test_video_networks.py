@@ -37,6 +37,10 @@ def test_pose_net_shapes_params_and_init():
         assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.35)
     with pytest.raises(ValueError, match="divisible by 8"):
         net(torch.randn(1, 3, 60, 64))
+    scratch = PoseNet(320, zero_init=False)  # for a UNet trained from scratch: the projection He-normal too
+    assert torch.count_nonzero(scratch.final_proj.bias) == 0
+    assert scratch.final_proj.weight.std().item() == pytest.approx(math.sqrt(2 / 128), rel=0.1)
+    assert torch.count_nonzero(scratch(torch.randn(1, 3, 64, 64))) > 0
 
 
 def test_untrained_pose_net_leaves_the_unet_unchanged_and_trained_one_changes_it():
@@ -143,3 +147,30 @@ def test_checkpointing_includes_temporal_blocks_and_keeps_gradients():
         net(sample, t, clip, ids, pose_images=poses).square().mean().backward()
         grads.append(torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None]))
     assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+
+
+def test_pose_net_learning_rate_scale_gives_posenet_its_own_groups():
+    """pose_net_lr_scale: PoseNet's parameters train at scale x the learning rate (the schedule keeps the
+    ratio); every trainable parameter is in exactly one group, biases and norms without weight decay."""
+    import lightning
+
+    from csg_lightning.video.video_generator import VideoGenerator
+
+    optimizer = {"class_path": "torch.optim.AdamW", "init_args": {"lr": 1.0e-3, "weight_decay": 0.01}}
+    for scale in (1.0, 5.0):
+        model = VideoGenerator.from_preset("tiny", image_height=64, image_width=64, optimizer=optimizer,
+                                           pose_net_lr_scale=scale)  # fmt: skip
+        model.trainer = lightning.Trainer(max_steps=10, max_epochs=-1, accelerator="cpu", logger=False,
+                                          enable_checkpointing=False)  # max_epochs -1: no dataloader needed
+        config = model.configure_optimizers()
+        opt, sched = config["optimizer"], config["lr_scheduler"]["scheduler"]
+        pose = {id(p) for p in model.net.pose_net.parameters()}
+        seen = [id(p) for g in opt.param_groups for p in g["params"]]
+        assert sorted(seen) == sorted(id(p) for p in model.net.parameters() if p.requires_grad)
+        for group, base in zip(opt.param_groups, sched.base_lrs):
+            in_pose = {id(p) in pose for p in group["params"]}
+            assert len(in_pose) == 1 or scale == 1.0  # a group is PoseNet's or not (scale 1: one set of groups)
+            expected = 1.0e-3 * (scale if in_pose == {True} and scale != 1.0 else 1.0)
+            assert base == pytest.approx(expected)
+            assert group["weight_decay"] == (0.0 if all(p.dim() < 2 for p in group["params"]) else 0.01)
+        assert len(opt.param_groups) == (2 if scale == 1.0 else 4)

@@ -48,6 +48,7 @@ from torch import nn
 from csg_lightning.pipelines.guider import Guider
 from csg_lightning.video.conditioning import added_time_ids, clip_image_embeds, reference_latents
 from csg_lightning.video.latent_fusion import fuse_tiles, tile_indices
+from csg_lightning.video.motion_mask import motion_mask
 from csg_lightning.video.pixel_range import to_model_range, to_uint8
 from csg_lightning.video.vae_latents import decode_latents
 
@@ -76,6 +77,7 @@ class VideoPipeline:
     clip_resize: str = "antialias"
     reference_residual: float | None = None  # see VideoGenerator: latents = reference latent + s x sample
     detail_transfer: bool = False  # see render(): frames = reference photo + D(z_t) - D(z_0)
+    motion_mask_radius: float | None = None  # see render(): the change only near the skeletons (pixels)
 
     def __post_init__(self) -> None:
         if self.initial_noise not in INITIAL_NOISE:
@@ -216,20 +218,35 @@ class VideoPipeline:
         return to_uint8(decode_latents(self.vae, latents, self.vae_chunk_size)).permute(0, 1, 3, 4, 2)
 
     @torch.no_grad()
-    def render(self, latents: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    def render(self, latents: torch.Tensor, reference: torch.Tensor,
+               poses: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """latents [B, 1 + F, C, h, w] whose frame 0 is the reference's slot, reference [B, 3, H, W] in [-1, 1]
-        -> uint8 frames [B, F, H, W, 3] of frames 1..F.
+        (+ the pose images [B, 1 + F, 3, H, W] in [-1, 1] they were sampled from) -> uint8 frames [B, F, H, W,
+        3] of frames 1..F.
 
         ``detail_transfer`` off: the decoded latents. On: reference + D(z_t) - D(z_0), with z_0 the sampled
         latent of the reference's own slot. What the decoder and the model get wrong in every frame alike
         (the detail a small VAE loses, a colour shift, the blur of an undertrained model) cancels, the photo's
         detail is kept, and only what moved relative to frame 0 changes the photo. For a static camera (the
         demo, talking-head footage); where a limb leaves a detailed region the photo's detail stays behind
-        as a faint ghost."""
+        as a faint ghost.
+
+        ``motion_mask_radius`` r (with detail transfer): the change D(z_t) - D(z_0) is applied only within about r
+        pixels of frame t's or the reference's skeleton (:func:`~csg_lightning.video.motion_mask.motion_mask`,
+        from ``poses``); away from the person every frame keeps the photo's pixels, not the small error the
+        model makes there."""
         if not self.detail_transfer:
             return self.decode(latents[:, 1:])
         decoded = decode_latents(self.vae, latents, self.vae_chunk_size)
         moved = decoded[:, 1:] - decoded[:, :1]
+        if self.motion_mask_radius is not None:
+            if poses is None:
+                raise ValueError(
+                    "VideoPipeline.render: motion_mask_radius needs the pose images the latents were sampled from"
+                )
+            if poses.dtype == torch.uint8:
+                poses = to_model_range(poses)
+            moved = moved * motion_mask(poses.to(moved.device), float(self.motion_mask_radius)).to(moved.dtype)
         return to_uint8(reference.to(moved.device, moved.dtype)[:, None] + moved).permute(0, 1, 3, 4, 2)
 
     @torch.no_grad()
@@ -249,4 +266,4 @@ class VideoPipeline:
         latents = self.sample_latents(reference, poses, **options)
         if reference_pose is None:  # frame 0 is a driving frame: every frame is an output
             return self.decode(latents)
-        return self.render(latents, reference)
+        return self.render(latents, reference, poses)

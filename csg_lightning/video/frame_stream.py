@@ -99,7 +99,7 @@ def stream_frames(model, clip: DrivingClip, *, segment_frames: int | None = None
                                     swap_rb=bool(h.swap_rb))  # fmt: skip  [n + 1, H, W, 3]
         poses = to_model_range(torch.from_numpy(images).permute(0, 3, 1, 2)[None])
         latents = model.sample_latents(reference, poses, seed=seed + i, **sampling)
-        frames = model.render(latents, reference)[0].cpu().numpy()  # frame 0: the reference's slot
+        frames = model.render(latents, reference, poses)[0].cpu().numpy()  # frame 0: the reference's slot
         if held is not None:  # cross-fade the frames shared with the previous segment
             n = len(held)
             weight = (np.arange(1, n + 1, dtype=np.float32) / (n + 1))[:, None, None, None]

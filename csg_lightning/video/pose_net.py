@@ -3,7 +3,9 @@
 Eight 3x3/4x4 convolutions with SiLU (3->3, 3->16 s2, 16->16, 16->32 s2, 32->32, 32->64 s2, 64->64,
 64->128), then a 1x1 projection 128->C (C = the UNet's ``block_out_channels[0]``, 320 for SVD) times a
 learnable scalar initialised to 2.0. Convolutions are He-normal initialised with zero bias; the final
-projection is zero-initialised, so an untrained PoseNet outputs zeros and leaves the UNet unchanged.
+projection is zero-initialised, so an untrained PoseNet outputs zeros and leaves the UNet unchanged
+(``zero_init=False``: He-normal like the rest, for a UNet trained from scratch: a zero projection passes no
+gradient to the convolutions until it has grown, which costs a short CPU training most of its steps).
 Downsamples exactly 8x (H, W must be divisible by 8). About 0.2M parameters for C = 320.
 
 Parameter names (``conv_layers.{0,2,...,14}``, ``final_proj``, ``scale``) follow MimicMotion's released
@@ -36,9 +38,10 @@ class PoseNet(nn.Module):
     """Pose images [N, 3, H, W] (values in [-1, 1]; [N, 6, H, W] with ``reference_pose``: the frame's pose
     image, then the reference's) -> features [N, C, H/8, W/8]."""
 
-    def __init__(self, out_channels: int = 320, init_scale: float = 2.0, reference_pose: bool = False) -> None:
+    def __init__(self, out_channels: int = 320, init_scale: float = 2.0, reference_pose: bool = False,
+                 zero_init: bool = True) -> None:  # fmt: skip
         super().__init__()
-        self.reference_pose = bool(reference_pose)
+        self.reference_pose, self.zero_init = bool(reference_pose), bool(zero_init)
         self.in_channels = 6 if self.reference_pose else 3
         layers: list[nn.Module] = []
         for i, (c_in, c_out, k, s) in enumerate(_LAYERS):
@@ -52,14 +55,18 @@ class PoseNet(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """He-normal convolutions with zero bias; the final 1x1 projection all zeros."""
+        """He-normal convolutions with zero bias; the final 1x1 projection all zeros (``zero_init``), else
+        He-normal as well."""
         for m in self.conv_layers:
             if isinstance(m, nn.Conv2d):
                 fan_in = m.kernel_size[0] * m.kernel_size[1] * m.in_channels
                 m.weight.normal_(0.0, math.sqrt(2.0 / fan_in))
                 m.bias.zero_()
-        self.final_proj.weight.zero_()
         self.final_proj.bias.zero_()
+        if self.zero_init:
+            self.final_proj.weight.zero_()
+        else:
+            self.final_proj.weight.normal_(0.0, math.sqrt(2.0 / self.final_proj.in_channels))
 
     def forward(self, pose_images: torch.Tensor) -> torch.Tensor:
         if pose_images.ndim != 4 or pose_images.shape[1] != self.in_channels:

@@ -26,7 +26,8 @@ off) diffuses (x0 - reference latent) / s instead of x0, so a still copy of the 
 of the model's output space: what a small model trained from scratch (the demo) learns in minutes; the
 pipeline adds the reference back after sampling. The reference latent it subtracts is never dropped.
 ``detail_transfer`` (default False) renders frames as reference photo + D(z_t) - D(z_0) (z_0: the sampled
-reference slot; see ``VideoPipeline.render``), for a static camera and a VAE that loses detail (the demo's).
+reference slot; see ``VideoPipeline.render``), for a static camera and a VAE that loses detail (the demo's);
+``motion_mask_radius`` (pixels, default None: off) keeps the photo's pixels further than that from the skeletons.
 
 Batches (from :class:`~csg_lightning.data.pose_video.PoseVideoDataModule`): "frames" uint8
 [B, F, 3, H, W], "reference" uint8 [B, 3, H, W], "poses" uint8 [B, F, 3, H, W], "hand_mask" float32
@@ -50,6 +51,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import nn
 
+from csg_lightning.data.latent_grid import LATENT_DOWNSAMPLE
 from csg_lightning.models.ema_hooks import EMAHooks
 from csg_lightning.pipelines.guider import Guider, LinearRampGuider
 from csg_lightning.pipelines.video_pipeline import VideoPipeline
@@ -60,6 +62,7 @@ from csg_lightning.video.edm_loss import EDMLoss
 from csg_lightning.video.fsdp_sharding import UNetBlockSharding
 from csg_lightning.video.gradient_checkpointing import enable_checkpointing
 from csg_lightning.video.mimicmotion_weights import load_mimicmotion_checkpoint
+from csg_lightning.video.motion_mask import latent_motion_mask
 from csg_lightning.video.pixel_range import to_model_range
 from csg_lightning.video.pose_injection import PoseGuidedUNet
 from csg_lightning.video.pose_net import PoseNet
@@ -127,6 +130,8 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         ema_start_step: int = 0,
         reference_residual: float | None = None,
         detail_transfer: bool = False,
+        motion_mask_radius: float | None = None,
+        pose_net_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
         # Built by LightningCLI / from_preset / load_from_checkpoint's instantiator: the hparams are the
@@ -238,7 +243,11 @@ class VideoGenerator(EMAHooks, L.LightningModule):
             out = self.net(sample, c_noise, clip, time_ids, pose_images=poses).float()
             return append_dims(c_skip, 5) * x_sigma + append_dims(c_out, 5) * out
 
-        return self.loss(denoise, x0, batch.get("hand_mask"), generator)
+        motion = None
+        if getattr(self.loss, "motion_amplification", 1.0) != 1.0:
+            radius = float(self.hparams.get("motion_mask_radius") or 1.0)  # the render's, else 1 px
+            motion = latent_motion_mask(batch["poses"], batch["reference_pose"], radius, LATENT_DOWNSAMPLE)
+        return self.loss(denoise, x0, batch.get("hand_mask"), generator, motion_mask=motion)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         losses = self.diffusion_loss(batch)
@@ -256,13 +265,19 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         return losses["loss"]
 
     def configure_optimizers(self):
-        """``optimizer`` on two parameter groups (no weight decay on biases and norms, i.e. tensors with < 2
-        dims) and ``lr_schedule`` stepped every optimizer step."""
-        params = [p for p in self.net.parameters() if p.requires_grad]
-        optimizer = self.optimizer([
-            {"params": [p for p in params if p.dim() >= 2]},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-        ])  # fmt: skip
+        """``optimizer`` on parameter groups (no weight decay on biases and norms, i.e. tensors with < 2 dims;
+        PoseNet's at ``pose_net_lr_scale`` x the learning rate) and ``lr_schedule`` stepped every optimizer step."""
+        scale = float(self.hparams.get("pose_net_lr_scale", 1.0))
+        pose = {id(p) for p in self.net.pose_net.parameters()} if scale != 1.0 else set()
+        groups = []
+        for part in ([p for p in self.net.parameters() if id(p) not in pose], list(self.net.pose_net.parameters()) if pose else []):
+            part = [p for p in part if p.requires_grad]
+            groups += [{"params": [p for p in part if p.dim() >= 2]},
+                       {"params": [p for p in part if p.dim() < 2], "weight_decay": 0.0}]  # fmt: skip
+        optimizer = self.optimizer([g for g in groups if g["params"]])
+        for group in optimizer.param_groups:
+            if any(id(p) in pose for p in group["params"]):
+                group["lr"] *= scale  # before the schedule reads its base learning rates
         scheduler = self.lr_schedule(optimizer, self.trainer.estimated_stepping_batches)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
@@ -284,7 +299,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
             motion_bucket_id=h.motion_bucket_id, noise_aug_strength=h.noise_aug_strength,
             num_steps=h.num_inference_steps, tile_size=h.tile_size, tile_overlap=h.tile_overlap,
             vae_chunk_size=h.vae_chunk_size, reference_residual=h.get("reference_residual"),
-            detail_transfer=bool(h.get("detail_transfer", False)),
+            detail_transfer=bool(h.get("detail_transfer", False)), motion_mask_radius=h.get("motion_mask_radius"),
             **self.mimicmotion_options(),
         )  # fmt: skip
 
@@ -324,10 +339,12 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         return self.pipeline().decode(latents)
 
     @torch.no_grad()
-    def render(self, latents: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """latents [B, 1 + F, C, h, w] (frame 0: the reference's slot), reference [B, 3, H, W] in [-1, 1] ->
-        uint8 frames [B, F, H, W, 3] (``VideoPipeline.render``: ``detail_transfer`` or plain decoding)."""
-        return self.pipeline().render(latents, reference)
+    def render(self, latents: torch.Tensor, reference: torch.Tensor,
+               poses: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """latents [B, 1 + F, C, h, w] (frame 0: the reference's slot), reference [B, 3, H, W] in [-1, 1]
+        (+ their pose images [B, 1 + F, 3, H, W]) -> uint8 frames [B, F, H, W, 3] (``VideoPipeline.render``:
+        ``detail_transfer``, ``motion_mask_radius``, or plain decoding)."""
+        return self.pipeline().render(latents, reference, poses)
 
     @torch.no_grad()
     def sample_batch(

@@ -1,0 +1,56 @@
+"""``motion_mask``: where a frame may differ from the reference photo, from the pose images alone.
+
+A pixel may change when it lies within ``radius`` pixels of a pixel where the frame's pose image differs
+from the reference's (a limb arrives there or leaves it; a limb that stays where it was draws the same
+pixels in both); elsewhere the photo stays as it is. The edge is soft: the dilated difference is blurred
+with a Gaussian of sigma ``radius / 2``. Used by
+``VideoPipeline.render`` with ``detail_transfer`` and a static camera, where everything away from the
+person (background, chair) is the photo's own pixels in every frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+THRESHOLD = 0.3  # a colour channel differing by more (of the [-1, 1] range, ~38 of 255) counts as changed
+
+
+def gaussian_blur(mask: torch.Tensor, sigma: float) -> torch.Tensor:
+    """[N, 1, H, W] -> the same, blurred separably with a Gaussian of ``sigma`` pixels (zero padding)."""
+    half = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-half, half + 1, dtype=mask.dtype, device=mask.device)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = k / k.sum()
+    mask = F.conv2d(mask, k.view(1, 1, 1, -1), padding=(0, half))
+    return F.conv2d(mask, k.view(1, 1, -1, 1), padding=(half, 0))
+
+
+def motion_mask(poses: torch.Tensor, radius: float) -> torch.Tensor:
+    """poses [B, 1 + F, 3, H, W] in [-1, 1], frame 0 the reference's pose image -> float mask
+    [B, F, 1, H, W] in [0, 1] (1 within ``radius`` px of where frame f's pose image differs from frame 0's)."""
+    if poses.ndim != 5 or poses.shape[1] < 2:
+        raise ValueError(f"motion_mask: expected pose images [B, 1 + F, 3, H, W], got {tuple(poses.shape)}")
+    if not radius > 0:
+        raise ValueError(f"motion_mask: radius must be > 0 pixels, got {radius}")
+    b, n = poses.shape[:2]
+    poses = poses.float()
+    changed = ((poses[:, 1:] - poses[:, :1]).abs().amax(dim=2) > THRESHOLD).flatten(0, 1)[:, None].float()
+    r = max(1, round(radius))
+    dilated = F.max_pool2d(changed, kernel_size=2 * r + 1, stride=1, padding=r)  # [B F, 1, H, W]
+    return gaussian_blur(dilated, radius / 2).clamp(0, 1).reshape(b, n - 1, 1, *poses.shape[-2:])
+
+
+def latent_motion_mask(poses: torch.Tensor, reference_pose: torch.Tensor, radius: float, downsample: int) -> torch.Tensor:
+    """poses [B, F, 3, H, W] and reference_pose [B, 3, H, W] (uint8, or [-1, 1]) -> [B, F, H/d, W/d]: the
+    mean of :func:`motion_mask` over each d x d latent cell (the loss weight of the moving cells)."""
+    stacked = torch.cat([reference_pose[:, None].to(poses.dtype), poses], dim=1)
+    if stacked.dtype == torch.uint8:
+        stacked = stacked.float() / 127.5 - 1.0
+    b, f = poses.shape[:2]
+    mask = motion_mask(stacked, radius).flatten(0, 2)[:, None]  # [B F, 1, H, W]
+    cells = F.avg_pool2d(mask, downsample)
+    return cells.reshape(b, f, *cells.shape[-2:])
