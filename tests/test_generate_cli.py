@@ -206,11 +206,11 @@ def test_stage2_streams_segments_and_a_failure_leaves_no_mp4(chain, speech, tmp_
 
     render, decoded = talking.video_model.render, []
 
-    def failing(latents, reference):  # the disk fills up / the GPU fails in the middle of the video
+    def failing(latents, reference, poses=None):  # the disk fills up / the GPU fails in the middle of the video
         if decoded:
             raise RuntimeError("device lost")
         decoded.append(1)
-        return render(latents, reference)
+        return render(latents, reference, poses)
 
     talking.video_model.render = failing
     with pytest.raises(RuntimeError, match="device lost"):

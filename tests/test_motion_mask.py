@@ -75,6 +75,8 @@ def test_render_keeps_the_photo_away_from_the_skeletons(tiny_model):
     assert torch.equal(masked.render(latents, ref, to_uint8(poses)), got)  # uint8 pose images as well
     with pytest.raises(ValueError, match="motion_mask_radius needs the pose images"):
         masked.render(latents, ref)
+    with pytest.raises(ValueError, match="needs detail_transfer"):  # it would be ignored without it
+        dataclasses.replace(masked, detail_transfer=False)
 
 
 def test_latent_motion_mask_is_the_cell_mean_against_the_reference_pose():

@@ -84,6 +84,11 @@ class VideoPipeline:
             raise ValueError(
                 f"VideoPipeline: initial_noise must be one of {INITIAL_NOISE}, got {self.initial_noise!r}"
             )
+        if self.motion_mask_radius is not None and not (self.detail_transfer and self.motion_mask_radius > 0):
+            raise ValueError(
+                f"VideoPipeline: motion_mask_radius={self.motion_mask_radius} needs detail_transfer and a radius > 0 "
+                "pixels (it masks the change rendered onto the photo); set it to null otherwise"
+            )
 
     @property
     def device(self) -> torch.device:

@@ -27,7 +27,8 @@ of the model's output space: what a small model trained from scratch (the demo) 
 pipeline adds the reference back after sampling. The reference latent it subtracts is never dropped.
 ``detail_transfer`` (default False) renders frames as reference photo + D(z_t) - D(z_0) (z_0: the sampled
 reference slot; see ``VideoPipeline.render``), for a static camera and a VAE that loses detail (the demo's);
-``motion_mask_radius`` (pixels, default None: off) keeps the photo's pixels further than that from the skeletons.
+``motion_mask_radius`` (pixels, default None: off; needs detail transfer) keeps the photo's pixels further than
+that from where the frame's skeleton differs from the reference's (``VideoPipeline.render``).
 
 Batches (from :class:`~csg_lightning.data.pose_video.PoseVideoDataModule`): "frames" uint8
 [B, F, 3, H, W], "reference" uint8 [B, 3, H, W], "poses" uint8 [B, F, 3, H, W], "hand_mask" float32
@@ -243,11 +244,11 @@ class VideoGenerator(EMAHooks, L.LightningModule):
             out = self.net(sample, c_noise, clip, time_ids, pose_images=poses).float()
             return append_dims(c_skip, 5) * x_sigma + append_dims(c_out, 5) * out
 
-        motion = None
+        extra = {}  # a loss without motion weighting keeps its (denoise, x0, hand_mask, generator) interface
         if getattr(self.loss, "motion_amplification", 1.0) != 1.0:
             radius = float(self.hparams.get("motion_mask_radius") or 1.0)  # the render's, else 1 px
-            motion = latent_motion_mask(batch["poses"], batch["reference_pose"], radius, LATENT_DOWNSAMPLE)
-        return self.loss(denoise, x0, batch.get("hand_mask"), generator, motion_mask=motion)
+            extra["motion_mask"] = latent_motion_mask(batch["poses"], batch["reference_pose"], radius, LATENT_DOWNSAMPLE)
+        return self.loss(denoise, x0, batch.get("hand_mask"), generator, **extra)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         losses = self.diffusion_loss(batch)
@@ -270,7 +271,8 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         scale = float(self.hparams.get("pose_net_lr_scale", 1.0))
         pose = {id(p) for p in self.net.pose_net.parameters()} if scale != 1.0 else set()
         groups = []
-        for part in ([p for p in self.net.parameters() if id(p) not in pose], list(self.net.pose_net.parameters()) if pose else []):
+        rest = [p for p in self.net.parameters() if id(p) not in pose]
+        for part in (rest, list(self.net.pose_net.parameters()) if pose else []):
             part = [p for p in part if p.requires_grad]
             groups += [{"params": [p for p in part if p.dim() >= 2]},
                        {"params": [p for p in part if p.dim() < 2], "weight_decay": 0.0}]  # fmt: skip
