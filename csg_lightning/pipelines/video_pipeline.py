@@ -77,7 +77,7 @@ class VideoPipeline:
     clip_resize: str = "antialias"
     reference_residual: float | None = None  # see VideoGenerator: latents = reference latent + s x sample
     detail_transfer: bool = False  # see render(): frames = reference photo + D(z_t) - D(z_0)
-    motion_mask_radius: float | None = None  # see render(): the change only near the skeletons (pixels)
+    motion_mask_radius: float | None = None  # see render(): the change only near where the skeleton moved (pixels)
 
     def __post_init__(self) -> None:
         if self.initial_noise not in INITIAL_NOISE:
@@ -237,9 +237,9 @@ class VideoPipeline:
         as a faint ghost.
 
         ``motion_mask_radius`` r (with detail transfer): the change D(z_t) - D(z_0) is applied only within about r
-        pixels of frame t's or the reference's skeleton (:func:`~csg_lightning.video.motion_mask.motion_mask`,
-        from ``poses``); away from the person every frame keeps the photo's pixels, not the small error the
-        model makes there."""
+        pixels of where frame t's pose image differs from the reference's
+        (:func:`~csg_lightning.video.motion_mask.motion_mask`, from ``poses``); elsewhere every frame keeps the
+        photo's pixels, not the small error the model makes there."""
         if not self.detail_transfer:
             return self.decode(latents[:, 1:])
         decoded = decode_latents(self.vae, latents, self.vae_chunk_size)

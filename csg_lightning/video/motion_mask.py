@@ -14,19 +14,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-
+from torchvision.transforms.functional import gaussian_blur
 
 THRESHOLD = 0.3  # a colour channel differing by more (of the [-1, 1] range, ~38 of 255) counts as changed
-
-
-def gaussian_blur(mask: torch.Tensor, sigma: float) -> torch.Tensor:
-    """[N, 1, H, W] -> the same, blurred separably with a Gaussian of ``sigma`` pixels (zero padding)."""
-    half = max(1, math.ceil(3 * sigma))
-    x = torch.arange(-half, half + 1, dtype=mask.dtype, device=mask.device)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    k = k / k.sum()
-    mask = F.conv2d(mask, k.view(1, 1, 1, -1), padding=(0, half))
-    return F.conv2d(mask, k.view(1, 1, -1, 1), padding=(half, 0))
 
 
 def motion_mask(poses: torch.Tensor, radius: float) -> torch.Tensor:
@@ -41,7 +31,9 @@ def motion_mask(poses: torch.Tensor, radius: float) -> torch.Tensor:
     changed = ((poses[:, 1:] - poses[:, :1]).abs().amax(dim=2) > THRESHOLD).flatten(0, 1)[:, None].float()
     r = max(1, round(radius))
     dilated = F.max_pool2d(changed, kernel_size=2 * r + 1, stride=1, padding=r)  # [B F, 1, H, W]
-    return gaussian_blur(dilated, radius / 2).clamp(0, 1).reshape(b, n - 1, 1, *poses.shape[-2:])
+    size = 2 * max(1, math.ceil(1.5 * radius)) + 1  # +-3 sigma
+    soft = gaussian_blur(dilated, [size, size], [radius / 2, radius / 2])
+    return soft.clamp(0, 1).reshape(b, n - 1, 1, *poses.shape[-2:])
 
 
 def latent_motion_mask(poses: torch.Tensor, reference_pose: torch.Tensor, radius: float, downsample: int) -> torch.Tensor:

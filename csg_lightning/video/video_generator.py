@@ -270,10 +270,10 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         PoseNet's at ``pose_net_lr_scale`` x the learning rate) and ``lr_schedule`` stepped every optimizer step."""
         scale = float(self.hparams.get("pose_net_lr_scale", 1.0))
         pose = {id(p) for p in self.net.pose_net.parameters()} if scale != 1.0 else set()
+        params = [p for p in self.net.parameters() if p.requires_grad]
         groups = []
-        rest = [p for p in self.net.parameters() if id(p) not in pose]
-        for part in (rest, list(self.net.pose_net.parameters()) if pose else []):
-            part = [p for p in part if p.requires_grad]
+        for in_pose in (False, True):  # PoseNet's own groups only with a scale (else all empty)
+            part = [p for p in params if (id(p) in pose) == in_pose]
             groups += [{"params": [p for p in part if p.dim() >= 2]},
                        {"params": [p for p in part if p.dim() < 2], "weight_decay": 0.0}]  # fmt: skip
         optimizer = self.optimizer([g for g in groups if g["params"]])
