@@ -60,7 +60,8 @@ def _video_demo(args) -> dict:
     return evaluate_demo_video(DemoVideoConfig(
         args.skeleton_ckpt, args.video_ckpt, args.data, _out_dir(args), split=args.split, max_clips=args.clips,
         seconds=args.seconds, frame_stride=args.frame_stride, video_steps=args.video_steps,
-        skeleton_steps=args.skeleton_steps, seed=args.seed, device=args.device,
+        skeleton_steps=args.skeleton_steps, skeleton_anchor_seconds=args.skeleton_anchor_seconds or None,
+        seed=args.seed, device=args.device,
     ))  # fmt: skip
 
 
@@ -110,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     vdemo.add_argument("--frame-stride", type=int, default=None, help="default: the Stage-2 training data's")
     vdemo.add_argument("--video-steps", type=int, default=None, help="Stage-2 sampling steps (default: model's)")
     vdemo.add_argument("--skeleton-steps", type=int, default=None, help="Stage-1 sampling steps")
+    vdemo.add_argument("--skeleton-anchor-seconds", type=float, default=1.0,
+                       help="Stage 1 starts at the reference pose, the correction fading over this (0: off)")
     vdemo.add_argument("--seed", type=int, default=0)
     vdemo.add_argument("--device", default="cpu")
     vdemo.set_defaults(fn=_video_demo)

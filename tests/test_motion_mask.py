@@ -35,11 +35,22 @@ def test_mask_covers_where_the_skeleton_moved_and_nothing_else():
     assert wider[30, 16] > 0.5 > m1[30, 16]
 
 
+def test_radius_zero_blurs_the_difference_without_dilating_it():
+    mask = motion_mask(_poses(), radius=0.0, blur=1.0)[0, 0, 0]
+    dilated = motion_mask(_poses(), radius=1.0, blur=1.0)[0, 0, 0]
+    assert 0.3 < mask[30, 10] < 1 and 0.3 < mask[30, 40] < 1  # the 1-px lines, blurred
+    assert mask[30, 12] < dilated[30, 12] and mask[30, 14] < 0.01  # no dilation: it fades within 3 sigma
+    assert mask[20, 50] == 0 and mask[5, 5] == 0
+    assert torch.equal(motion_mask(_poses(), 2.0), motion_mask(_poses(), 2.0, blur=1.0))  # default blur r / 2
+
+
 def test_mask_rejects_bad_input():
     with pytest.raises(ValueError, match=r"\[B, 1 \+ F, 3, H, W\]"):
         motion_mask(torch.zeros(1, 1, 3, 8, 8), 2.0)
     with pytest.raises(ValueError, match="radius must be > 0"):
         motion_mask(_poses(), 0.0)
+    with pytest.raises(ValueError, match="radius must be > 0"):
+        motion_mask(_poses(), -1.0, blur=1.0)
 
 
 @pytest.fixture(scope="module")

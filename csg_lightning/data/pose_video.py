@@ -170,53 +170,68 @@ class PoseVideoDataset(StreamingDataset):
             rng = np.random.default_rng([self.seed, self.current_epoch, index])
         else:
             rng = np.random.default_rng([self.seed, index])
-        start = choose_start(num_frames, self.span, rng)
-        ref_index = int(rng.integers(0, num_frames))
-        kp, sc, audio = cut_window(record["keypoints"], record["scores"], record["audio"], start, self.span)
-        offsets = np.arange(self.window_frames) * self.frame_stride
-        indices = np.minimum(start + offsets, num_frames - 1)
-        kp, sc = kp[offsets], sc[offsets]
-        sc[start + offsets > num_frames - 1] = 0.0  # padded frames: repeated pixels, no pose
-        ref_raw_kp = np.asarray(record["keypoints"][ref_index], dtype=np.float32)
-        ref_sc = np.array(record["scores"][ref_index], dtype=np.float32)
-        if self.reference_first:  # frame 0 = the reference frame with its pose, as at inference
-            indices = np.concatenate([[ref_index], indices])
-            kp, sc = np.concatenate([ref_raw_kp[None], kp]), np.concatenate([ref_sc[None], sc])
         crop = CoverCrop.fit(int(record["width"]), int(record["height"]), self.width, self.height)
-        wanted = [*indices.tolist(), ref_index]
-        if self.frame_cache.capacity:  # every frame of the clip decoded once (sequential decoding is cheap)
-            clip = self.frame_cache.get(record["clip_id"])
-            if clip is None:
-                clip = crop.crop(decode_video(video, list(range(num_frames)), crop.scaled, where))
-                self.frame_cache.put(record["clip_id"], np.ascontiguousarray(clip))
-            pixels = clip[wanted]
-        else:
-            pixels = crop.crop(decode_video(video, wanted, crop.scaled, where))
-        pixels = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))  # [F + 1, 3, H, W]
-        kp = crop.keypoints(kp)
-        ref_kp = crop.keypoints(ref_raw_kp)
-        ref_pose = draw_pose(
-            ref_kp, ref_sc, self.width, self.height, (self.height, self.width), canvas_size=self.canvas_size,
-            swap_rb=self.swap_rb,
-        ).transpose(2, 0, 1)  # fmt: skip
-        mask = hand_mask(kp, sc, self.height, self.width, LATENT_DOWNSAMPLE, **self.hand_options)
-        return {
-            "frames": torch.from_numpy(pixels[:-1].copy()),
-            "reference": torch.from_numpy(pixels[-1].copy()),
-            "poses": torch.from_numpy(np.ascontiguousarray(self._draw(kp, sc))),
-            "reference_pose": torch.from_numpy(np.ascontiguousarray(ref_pose)),
-            "hand_mask": torch.from_numpy(mask),
-            "keypoints": torch.from_numpy(kp),
-            "scores": torch.from_numpy(sc),
-            "reference_keypoints": torch.from_numpy(ref_kp),
-            "reference_scores": torch.from_numpy(ref_sc),
-            "audio": torch.from_numpy(audio),
-            "frame_indices": torch.from_numpy(indices.astype(np.int64)),
-            "reference_index": torch.tensor(ref_index, dtype=torch.int64),
-            "start": torch.tensor(start, dtype=torch.int64),
-            "clip_id": record["clip_id"],
-            "speaker_id": record["speaker_id"],
-        }
+
+        def pixels_at(wanted: list[int]) -> np.ndarray:
+            if self.frame_cache.capacity:  # every frame of the clip decoded once (sequential decoding is cheap)
+                clip = self.frame_cache.get(record["clip_id"])
+                if clip is None:
+                    clip = crop.crop(decode_video(video, list(range(num_frames)), crop.scaled, where))
+                    self.frame_cache.put(record["clip_id"], np.ascontiguousarray(clip))
+                return clip[wanted]
+            return crop.crop(decode_video(video, wanted, crop.scaled, where))
+
+        return pose_video_example(
+            self, record["keypoints"], record["scores"], record["audio"], num_frames, rng, pixels_at, crop,
+            record["clip_id"], record["speaker_id"],
+        )  # fmt: skip
+
+
+def pose_video_example(layout, keypoints, scores, audio, num_frames: int, rng: np.random.Generator, pixels_at,
+                       crop: CoverCrop, clip_id: str, speaker_id: str) -> dict[str, Any]:  # fmt: skip
+    """One example of a clip (the module docstring's fields): keypoints [T, 134, 2] / scores [T, 134] in the
+    clip's pixels, audio [T * 640], ``pixels_at(indices)`` -> uint8 [n, H, W, 3] frames at the output size,
+    ``crop`` the clip -> output map; start and reference frame drawn from ``rng``. ``layout``: a
+    :class:`PoseVideoDataset` or an object with its ``window_frames``, ``span``, ``frame_stride``,
+    ``reference_first``, ``width``, ``height``, ``canvas_size``, ``swap_rb``, ``hand_options`` and ``_draw``."""
+    start = choose_start(num_frames, layout.span, rng)
+    ref_index = int(rng.integers(0, num_frames))
+    kp, sc, audio = cut_window(keypoints, scores, audio, start, layout.span)
+    offsets = np.arange(layout.window_frames) * layout.frame_stride
+    indices = np.minimum(start + offsets, num_frames - 1)
+    kp, sc = kp[offsets], sc[offsets]
+    sc[start + offsets > num_frames - 1] = 0.0  # padded frames: repeated pixels, no pose
+    ref_raw_kp = np.asarray(keypoints[ref_index], dtype=np.float32)
+    ref_sc = np.array(scores[ref_index], dtype=np.float32)
+    if layout.reference_first:  # frame 0 = the reference frame with its pose, as at inference
+        indices = np.concatenate([[ref_index], indices])
+        kp, sc = np.concatenate([ref_raw_kp[None], kp]), np.concatenate([ref_sc[None], sc])
+    pixels = pixels_at([*indices.tolist(), ref_index])
+    pixels = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))  # [F + 1, 3, H, W]
+    kp = crop.keypoints(kp)
+    ref_kp = crop.keypoints(ref_raw_kp)
+    ref_pose = draw_pose(
+        ref_kp, ref_sc, layout.width, layout.height, (layout.height, layout.width), canvas_size=layout.canvas_size,
+        swap_rb=layout.swap_rb,
+    ).transpose(2, 0, 1)  # fmt: skip
+    mask = hand_mask(kp, sc, layout.height, layout.width, LATENT_DOWNSAMPLE, **layout.hand_options)
+    return {
+        "frames": torch.from_numpy(pixels[:-1].copy()),
+        "reference": torch.from_numpy(pixels[-1].copy()),
+        "poses": torch.from_numpy(np.ascontiguousarray(layout._draw(kp, sc))),
+        "reference_pose": torch.from_numpy(np.ascontiguousarray(ref_pose)),
+        "hand_mask": torch.from_numpy(mask),
+        "keypoints": torch.from_numpy(kp),
+        "scores": torch.from_numpy(sc),
+        "reference_keypoints": torch.from_numpy(ref_kp),
+        "reference_scores": torch.from_numpy(ref_sc),
+        "audio": torch.from_numpy(audio),
+        "frame_indices": torch.from_numpy(indices.astype(np.int64)),
+        "reference_index": torch.tensor(ref_index, dtype=torch.int64),
+        "start": torch.tensor(start, dtype=torch.int64),
+        "clip_id": clip_id,
+        "speaker_id": speaker_id,
+    }
 
 
 class PoseVideoDataModule(SkeletonAudioDataModule):

@@ -33,19 +33,29 @@ from csg_lightning.data.pose_video import PoseVideoDataModule
 log = logging.getLogger(__name__)
 
 
+def render_clips(
+    corpus_seed: int, first_speaker: int, num_speakers: int, clip_seconds: float, height: int, width: int
+) -> tuple[list[str], torch.Tensor, list]:
+    """-> (speaker ids, frames uint8 [S, T, 3, height, width], the generated clips (keypoints and scores in
+    512-frame pixels, speech)): one clip of each speaker, every frame rendered and fitted to the output size."""
+    crop = CoverCrop.fit(FRAME_SIZE, FRAME_SIZE, width, height)
+    ids, frames, clips = [], [], []
+    for index in range(first_speaker, first_speaker + num_speakers):
+        clip = make_clip(corpus_seed, index, 0, clip_seconds=clip_seconds)
+        renderer = FigureRenderer(clip.speaker, FRAME_SIZE)
+        pixels = np.stack([crop.image(renderer.render(pose)) for pose in clip.pose.keypoints])
+        frames.append(torch.from_numpy(pixels).permute(0, 3, 1, 2))
+        ids.append(clip_id_of(index, 0).split("_")[0])
+        clips.append(clip)
+    return ids, torch.stack(frames), clips
+
+
 def render_speakers(
     corpus_seed: int, first_speaker: int, num_speakers: int, clip_seconds: float, height: int, width: int
 ) -> tuple[list[str], torch.Tensor]:
     """-> (speaker ids, frames uint8 [S, T, 3, height, width]): one clip of each speaker, every frame."""
-    crop = CoverCrop.fit(FRAME_SIZE, FRAME_SIZE, width, height)
-    ids, clips = [], []
-    for index in range(first_speaker, first_speaker + num_speakers):
-        clip = make_clip(corpus_seed, index, 0, clip_seconds=clip_seconds)
-        renderer = FigureRenderer(clip.speaker, FRAME_SIZE)
-        frames = np.stack([crop.image(renderer.render(pose)) for pose in clip.pose.keypoints])
-        clips.append(torch.from_numpy(frames).permute(0, 3, 1, 2))
-        ids.append(clip_id_of(index, 0).split("_")[0])
-    return ids, torch.stack(clips)
+    ids, frames, _ = render_clips(corpus_seed, first_speaker, num_speakers, clip_seconds, height, width)
+    return ids, frames
 
 
 class RenderedFrames(Dataset):

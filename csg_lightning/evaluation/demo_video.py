@@ -5,7 +5,8 @@ with its pose, and the first ``seconds`` of the clip are scored at the Stage-2 m
 frame stride (its training data's: frames ``stride, 2 stride, ...`` after the reference):
 
 - ``generated``: Stage 1 (``SkeletonDiffusion`` checkpoint, ``model.pipeline()``, reference = frame 0's
-  pose) turns the clip's audio into skeletons; Stage 2 (``VideoGenerator``) renders them with
+  pose; its start anchored to that pose, ``skeleton_anchor_seconds``, as ``csg generate`` with the demo
+  pipeline) turns the clip's audio into skeletons; Stage 2 (``VideoGenerator``) renders them with
   :func:`~csg_lightning.video.generate.generate_video` (aligned to the reference body), as ``csg generate``;
 - ``upper_bound``: the clip's ground-truth skeletons through Stage 2 (no Stage-1 error);
 - ``baseline``: the reference frame repeated (no motion at all).
@@ -63,6 +64,7 @@ class DemoVideoConfig:
     frame_stride: int | None = None  # None: the Stage-2 checkpoint's datamodule frame_stride (else 2)
     video_steps: int | None = None  # None: the Stage-2 checkpoint's num_inference_steps
     skeleton_steps: int | None = None
+    skeleton_anchor_seconds: float | None = 1.0  # as experiments/pipeline/demo.yaml (None: off)
     seed: int = 0
     device: str = "cpu"
     sheet_clips: int = 2
@@ -187,7 +189,9 @@ def evaluate_demo_video(config: DemoVideoConfig) -> dict:
     per_clip: dict[str, dict[str, dict[str, float]]] = {}
     blocks = []
     for clip in tqdm(clips, desc="video-demo clips", unit="clip"):
-        kp, sc = skeleton(clip.audio, *clip.source_reference_pose, num_steps=c.skeleton_steps, seed=c.seed)
+        anchor = None if c.skeleton_anchor_seconds is None else c.skeleton_anchor_seconds * FPS
+        kp, sc = skeleton(clip.audio, *clip.source_reference_pose, num_steps=c.skeleton_steps, seed=c.seed,
+                          anchor_frames=anchor)  # fmt: skip
         driving = (clip.crop.keypoints(kp[clip.indices]), sc[clip.indices])
         run = {"align": False, "model": video_model, "reference_pose": clip.reference_pose,
                "num_steps": c.video_steps, "seed": c.seed}  # fmt: skip

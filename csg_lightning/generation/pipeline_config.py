@@ -15,6 +15,8 @@ the checkpoint's own settings::
       guidance: null               # CFG scale (null: the checkpoint's)
       seed: 0
       crop_scale: 1.3              # Stage-1 frame side = crop_scale x the photo's upper-body extent
+      anchor_seconds: null         # start exactly at the photo's pose, the correction fading over this
+                                   # time constant (skeleton.anchoring.anchor_start; null: off)
     video:                         # Stage 2 (VideoGenerator)
       checkpoint: runs/video-demo/latest/checkpoints/last.ckpt
       steps: null
@@ -49,6 +51,7 @@ class SkeletonStage:
     guidance: float | None = None
     seed: int = 0
     crop_scale: float = 1.3
+    anchor_seconds: float | None = None
 
 
 @dataclass
@@ -101,6 +104,7 @@ class PipelineConfig:
 
 _AT_LEAST = {  # field -> (minimum, inclusive) for numbers that must be positive
     "skeleton.steps": 1, "skeleton.guidance": 0, "skeleton.crop_scale": 1,
+    "skeleton.anchor_seconds": 0.04,
     "video.steps": 1, "video.min_guidance": 0, "video.max_guidance": 0, "video.tile_size": 0,
     "video.tile_overlap": 1, "video.segment_frames": 2, "video.segment_overlap": 0, "video.frame_stride": 1,
     "skeleton_video_size": 16, "person": 0,

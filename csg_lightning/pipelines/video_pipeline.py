@@ -78,17 +78,20 @@ class VideoPipeline:
     reference_residual: float | None = None  # see VideoGenerator: latents = reference latent + s x sample
     detail_transfer: bool = False  # see render(): frames = reference photo + D(z_t) - D(z_0)
     motion_mask_radius: float | None = None  # see render(): the change only near where the skeleton moved (pixels)
+    motion_mask_blur: float | None = None  # the mask's Gaussian sigma (pixels; None: radius / 2)
 
     def __post_init__(self) -> None:
         if self.initial_noise not in INITIAL_NOISE:
             raise ValueError(
                 f"VideoPipeline: initial_noise must be one of {INITIAL_NOISE}, got {self.initial_noise!r}"
             )
-        if self.motion_mask_radius is not None and not (self.detail_transfer and self.motion_mask_radius > 0):
+        if self.motion_mask_radius is not None and not (self.detail_transfer and self.motion_mask_radius >= 0):
             raise ValueError(
-                f"VideoPipeline: motion_mask_radius={self.motion_mask_radius} needs detail_transfer and a radius > 0 "
+                f"VideoPipeline: motion_mask_radius={self.motion_mask_radius} needs detail_transfer and a radius >= 0 "
                 "pixels (it masks the change rendered onto the photo); set it to null otherwise"
             )
+        if self.motion_mask_blur is not None and self.motion_mask_radius is None:
+            raise ValueError("VideoPipeline: motion_mask_blur needs motion_mask_radius (the mask it blurs)")
 
     @property
     def device(self) -> torch.device:
@@ -237,7 +240,8 @@ class VideoPipeline:
         as a faint ghost.
 
         ``motion_mask_radius`` r (with detail transfer): the change D(z_t) - D(z_0) is applied only within about r
-        pixels of where frame t's pose image differs from the reference's
+        pixels (softened by a Gaussian of sigma ``motion_mask_blur``) of where frame t's pose image differs from
+        the reference's
         (:func:`~csg_lightning.video.motion_mask.motion_mask`, from ``poses``); elsewhere every frame keeps the
         photo's pixels, not the small error the model makes there."""
         if not self.detail_transfer:
@@ -251,7 +255,8 @@ class VideoPipeline:
                 )
             if poses.dtype == torch.uint8:
                 poses = to_model_range(poses)
-            moved = moved * motion_mask(poses.to(moved.device), float(self.motion_mask_radius)).to(moved.dtype)
+            mask = motion_mask(poses.to(moved.device), float(self.motion_mask_radius), self.motion_mask_blur)
+            moved = moved * mask.to(moved.dtype)
         return to_uint8(reference.to(moved.device, moved.dtype)[:, None] + moved).permute(0, 1, 3, 4, 2)
 
     @torch.no_grad()

@@ -28,7 +28,8 @@ pipeline adds the reference back after sampling. The reference latent it subtrac
 ``detail_transfer`` (default False) renders frames as reference photo + D(z_t) - D(z_0) (z_0: the sampled
 reference slot; see ``VideoPipeline.render``), for a static camera and a VAE that loses detail (the demo's);
 ``motion_mask_radius`` (pixels, default None: off; needs detail transfer) keeps the photo's pixels further than
-that from where the frame's skeleton differs from the reference's (``VideoPipeline.render``).
+that from where the frame's skeleton differs from the reference's (``VideoPipeline.render``), its edge
+blurred with sigma ``motion_mask_blur`` (pixels, default None: radius / 2).
 
 Batches (from :class:`~csg_lightning.data.pose_video.PoseVideoDataModule`): "frames" uint8
 [B, F, 3, H, W], "reference" uint8 [B, 3, H, W], "poses" uint8 [B, F, 3, H, W], "hand_mask" float32
@@ -132,6 +133,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         reference_residual: float | None = None,
         detail_transfer: bool = False,
         motion_mask_radius: float | None = None,
+        motion_mask_blur: float | None = None,
         pose_net_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
@@ -246,7 +248,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
 
         extra = {}  # a loss without motion weighting keeps its (denoise, x0, hand_mask, generator) interface
         if getattr(self.loss, "motion_amplification", 1.0) != 1.0:
-            radius = float(self.hparams.get("motion_mask_radius") or 1.0)  # the render's, else 1 px
+            radius = float(self.hparams.get("motion_mask_radius") or 1.0)  # the render's (0: 1 px), else 1 px
             extra["motion_mask"] = latent_motion_mask(batch["poses"], batch["reference_pose"], radius, LATENT_DOWNSAMPLE)
         return self.loss(denoise, x0, batch.get("hand_mask"), generator, **extra)
 
@@ -302,6 +304,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
             num_steps=h.num_inference_steps, tile_size=h.tile_size, tile_overlap=h.tile_overlap,
             vae_chunk_size=h.vae_chunk_size, reference_residual=h.get("reference_residual"),
             detail_transfer=bool(h.get("detail_transfer", False)), motion_mask_radius=h.get("motion_mask_radius"),
+            motion_mask_blur=h.get("motion_mask_blur"),
             **self.mimicmotion_options(),
         )  # fmt: skip
 
