@@ -82,6 +82,14 @@ def test_generate_writes_video_skeletons_skeleton_video_and_config(chain, speech
     _nothing_half_written(out.parent)
 
 
+def test_anchored_skeletons_start_at_the_photos_pose(chain, speech, tmp_path):
+    out = _generate(chain, speech, tmp_path / "anchored.mp4", "--skeleton.anchor_seconds", "1.0", "--align", "false")
+    ref = np.load(chain.reference_pose)
+    first = np.load(out.with_suffix(".npz"))["keypoints"][0]
+    np.testing.assert_allclose(first, ref["keypoints"].reshape(-1, 134, 2)[0], atol=0.05)  # exactly, in photo pixels
+    assert load_pipeline_config(out.with_suffix(".config.yaml")).skeleton.anchor_seconds == 1.0
+
+
 def test_a_photo_of_another_size_maps_through_the_stage1_frame(chain, speech, tmp_path):
     """The same person 1.5x larger, off-centre on a 1100 x 800 canvas: the skeletons follow the photo."""
     scale, offset = 1.5, np.array([150.0, 20.0], np.float32)
@@ -166,7 +174,8 @@ def test_pipeline_errors_name_the_yaml_field(chain, speech, tmp_path):
                          (["--video.checkpoint", tmp_path / "nope.ckpt"], "video.checkpoint"),
                          (["--video.tile_sise", "3"], "video.tile_sise"),
                          (["--video.steps", "0"], "video.steps"),
-                         (["--skeleton.guidance", "loud"], "skeleton.guidance")]:  # fmt: skip
+                         (["--skeleton.guidance", "loud"], "skeleton.guidance"),
+                         (["--skeleton.anchor_seconds", "0"], "skeleton.anchor_seconds")]:  # fmt: skip
         message = _refused(chain, speech, tmp_path / "x.mp4", "field", *extra)
         assert field in message and where in message, message
     assert "file not found" in _refused(chain, speech, tmp_path / "x.mp4", "skeleton.checkpoint",

@@ -163,8 +163,10 @@ def fitted_vae_checkpoint(demo_shards_video, tmp_path_factory) -> Path:
 
 def test_demo_person_yaml_trains_on_the_fitted_vae(fitted_vae_checkpoint, demo_shards_video, tmp_path):
     """experiments/video/demo_person.yaml (`make train-video`): demo.yaml + the fitted VAE + the 16-channel UNet,
-    reference frame first, decoded clips cached. It trains a step, its latents come from the fitted weights and
-    the checkpoint rebuilds that VAE and samples its channel count."""
+    reference frame first, trained on rendered speakers (2 short ones here), validated on the shards. It trains a
+    step, its latents come from the fitted weights and the checkpoint rebuilds that VAE and samples its channel
+    count."""
+    from csg_lightning.data.rendered_pose_video import RenderedPoseVideoDataModule
     from csg_lightning.video.fitted_vae import fitted_vae
     from csg_lightning.video.video_generator import VideoGenerator
 
@@ -173,9 +175,12 @@ def test_demo_person_yaml_trains_on_the_fitted_vae(fitted_vae_checkpoint, demo_s
     channels = vae_recipe["model"]["init_args"]["vae"]["init_args"]["latent_channels"]
     unet = yaml.safe_load(fitted.read_text())["model"]["init_args"]["unet"]["init_args"]["config"]
     assert (unet["in_channels"], unet["out_channels"]) == (2 * channels, channels)
-    cli, run_dir = _fit(VIDEO / "demo_person.yaml", [f"--model.init_args.vae.init_args.checkpoint={fitted_vae_checkpoint}"],
+    cli, run_dir = _fit(VIDEO / "demo_person.yaml", [f"--model.init_args.vae.init_args.checkpoint={fitted_vae_checkpoint}",
+                        "--data.init_args.num_speakers=2", "--data.init_args.clip_seconds=1.0"],
                         demo_shards_video, tmp_path)  # fmt: skip
-    assert cli.datamodule.reference_first and cli.datamodule.frame_cache_mb > 0
+    dm = cli.datamodule
+    assert isinstance(dm, RenderedPoseVideoDataModule) and dm.reference_first
+    assert dm.examples.speaker_ids == ["spk100", "spk101"] and dm.num_speakers == 2
     expected = fitted_vae(fitted_vae_checkpoint)
     torch.testing.assert_close(cli.model.vae.quant_conv.weight, expected.quant_conv.weight)
     loaded = VideoGenerator.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
