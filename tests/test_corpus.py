@@ -226,10 +226,10 @@ def test_pose_files_do_not_depend_on_the_cpus_last_bit(monkeypatch, size):
         _last_bit_noise(patch, np.random.default_rng(0))
         noisy = [make_clip(0, s, c, 6.0, size) for s in range(2) for c in range(2)]
     raw_exact = [np.asarray(c.pose.keypoints) for c in exact]
-    assert any(not np.array_equal(a, np.asarray(b.pose.keypoints)) for a, b in zip(raw_exact, noisy)), (
+    assert any(not np.array_equal(a, np.asarray(b.pose.keypoints)) for a, b in zip(raw_exact, noisy, strict=True)), (
         "the last-bit noise did not reach the generator's float64 pose"
     )
-    for a, b in zip(exact, noisy):
+    for a, b in zip(exact, noisy, strict=True):
         assert a.keypoints.dtype == np.float32 and a.scores.dtype == np.float32
         np.testing.assert_array_equal(a.keypoints, b.keypoints, err_msg=f"{a.clip_id} keypoints")
         np.testing.assert_array_equal(a.scores, b.scores, err_msg=f"{a.clip_id} scores")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from csg_lightning.data.cover_crop import CoverCrop
 from csg_lightning.data.corpus.speaker import FRAME_SIZE
+from csg_lightning.data.cover_crop import CoverCrop
 from csg_lightning.data.pose_video import PoseVideoDataModule
 from csg_lightning.data.rendered_pose_video import RenderedPoseVideo, RenderedPoseVideoDataModule
 from csg_lightning.data.rendered_speakers import render_clips

@@ -167,7 +167,7 @@ def test_pose_net_learning_rate_scale_gives_posenet_its_own_groups():
         pose = {id(p) for p in model.net.pose_net.parameters()}
         seen = [id(p) for g in opt.param_groups for p in g["params"]]
         assert sorted(seen) == sorted(id(p) for p in model.net.parameters() if p.requires_grad)
-        for group, base in zip(opt.param_groups, sched.base_lrs):
+        for group, base in zip(opt.param_groups, sched.base_lrs, strict=True):
             in_pose = {id(p) in pose for p in group["params"]}
             assert len(in_pose) == 1 or scale == 1.0  # a group is PoseNet's or not (scale 1: one set of groups)
             expected = 1.0e-3 * (scale if in_pose == {True} and scale != 1.0 else 1.0)

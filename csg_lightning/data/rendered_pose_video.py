@@ -15,9 +15,6 @@ held-out corpus speakers, exactly as in ``PoseVideoDataModule``.
 
 from __future__ import annotations
 
-import logging
-import time
-
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
@@ -25,10 +22,8 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from csg_lightning.data.corpus.speaker import FRAME_SIZE
 from csg_lightning.data.cover_crop import CoverCrop
 from csg_lightning.data.pose_video import PoseVideoDataset, pose_video_example
-from csg_lightning.data.rendered_speakers import RenderedSpeakersDataModule, render_clips
+from csg_lightning.data.rendered_speakers import RenderedSpeakersDataModule
 from csg_lightning.skeleton.drawing import draw_pose_sequence
-
-log = logging.getLogger(__name__)
 
 
 class RenderedPoseVideo(Dataset):
@@ -121,13 +116,7 @@ class RenderedPoseVideoDataModule(RenderedSpeakersDataModule):
 
     def rendered_examples(self) -> RenderedPoseVideo:
         if self.examples is None:
-            self._check_disjoint([f"spk{i:02d}" for i in range(self.first_speaker, self.first_speaker + self.num_speakers)])
-            log.info("rendering %d synthetic speakers (%.1f s each) for Stage-2 training", self.num_speakers,
-                     self.clip_seconds)  # fmt: skip
-            t0 = time.perf_counter()
-            ids, frames, clips = render_clips(self.corpus_seed, self.first_speaker, self.num_speakers,
-                                              self.clip_seconds, self.height, self.width)  # fmt: skip
-            log.info("rendered %d frames in %.1f s", frames.shape[0] * frames.shape[1], time.perf_counter() - t0)
+            ids, frames, clips = self.render()
             self.examples = RenderedPoseVideo(
                 ids, frames, clips, num_frames=self.num_frames, frame_stride=self.frame_stride,
                 reference_first=self.reference_first, swap_rb=self.swap_rb, canvas_size=self.canvas_size,

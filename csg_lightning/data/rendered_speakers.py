@@ -131,30 +131,20 @@ class RenderedSpeakersDataModule(PoseVideoDataModule):
                 f"{self.data_dir}; start past them (data.init_args.first_speaker)"
             )
 
+    def render(self) -> tuple[list[str], torch.Tensor, list]:
+        """The speakers' clips, rendered (see :func:`render_clips`), after checking that none is a corpus speaker."""
+        ids = [clip_id_of(i, 0).split("_")[0] for i in range(self.first_speaker, self.first_speaker + self.num_speakers)]
+        self._check_disjoint(ids)
+        log.info("rendering %d synthetic speakers (%.1f s each) for training", self.num_speakers, self.clip_seconds)
+        t0 = time.perf_counter()
+        ids, frames, clips = render_clips(self.corpus_seed, self.first_speaker, self.num_speakers, self.clip_seconds,
+                                          self.height, self.width)  # fmt: skip
+        log.info("rendered %d frames in %.1f s", frames.shape[0] * frames.shape[1], time.perf_counter() - t0)
+        return ids, frames, clips
+
     def rendered_frames(self) -> RenderedFrames:
         if self.rendered is None:
-            ids = [
-                clip_id_of(i, 0).split("_")[0]
-                for i in range(self.first_speaker, self.first_speaker + self.num_speakers)
-            ]
-            self._check_disjoint(ids)
-            log.info(
-                "rendering %d synthetic speakers (%.1f s each) for training",
-                self.num_speakers,
-                self.clip_seconds,
-            )
-            t0 = time.perf_counter()
-            ids, frames = render_speakers(
-                self.corpus_seed,
-                self.first_speaker,
-                self.num_speakers,
-                self.clip_seconds,
-                self.height,
-                self.width,
-            )
-            log.info(
-                "rendered %d frames in %.1f s", frames.shape[0] * frames.shape[1], time.perf_counter() - t0
-            )
+            ids, frames, _ = self.render()
             self.rendered = RenderedFrames(ids, frames, self.num_frames, self.frame_stride)
         return self.rendered
 
