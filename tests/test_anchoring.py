@@ -1,5 +1,5 @@
 """anchor_start: a generated skeleton sequence starts exactly at the reference pose, the correction fading;
-SkeletonPipeline(anchor_frames=...) applies it to Stage 1's output."""
+SkeletonPipeline(anchor_seconds=...) applies it to Stage 1's output."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_stage1_pipeline_starts_at_the_reference_when_anchored(tiny_stage1_check
     ref_kp = np.random.default_rng(2).uniform(100, 400, size=(134, 2)).astype(np.float32)
     ref_sc = np.ones(134, np.float32)
     plain, sc = pipe(audio, ref_kp, ref_sc, num_steps=2, seed=0)
-    anchored, sc2 = pipe(audio, ref_kp, ref_sc, num_steps=2, seed=0, anchor_frames=25)
+    anchored, sc2 = pipe(audio, ref_kp, ref_sc, num_steps=2, seed=0, anchor_seconds=1.0)
     assert np.abs(plain[0] - ref_kp).mean() > 1.0  # a one-step model does not start at the reference ...
     np.testing.assert_allclose(anchored[0], ref_kp, atol=1e-3)  # ... anchored it does
     np.testing.assert_allclose(anchored, anchor_start(plain, ref_kp, 25), atol=1e-4)

@@ -88,6 +88,12 @@ def test_render_keeps_the_photo_away_from_the_skeletons(tiny_model):
         masked.render(latents, ref)
     with pytest.raises(ValueError, match="needs detail_transfer"):  # it would be ignored without it
         dataclasses.replace(masked, detail_transfer=False)
+    with pytest.raises(ValueError, match="radius 0 needs a motion_mask_blur"):  # nothing could change
+        dataclasses.replace(masked, motion_mask_radius=0.0)
+    with pytest.raises(ValueError, match="motion_mask_blur needs motion_mask_radius"):
+        dataclasses.replace(masked, motion_mask_radius=None, motion_mask_blur=1.0)
+    unmasked_blur = dataclasses.replace(masked, motion_mask_radius=0.0, motion_mask_blur=1.0)
+    assert torch.equal(unmasked_blur.render(latents, ref, poses)[0, 0, 5, 5], got[0, 0, 5, 5])  # the photo, far away
 
 
 def test_latent_motion_mask_is_the_cell_mean_against_the_reference_pose():

@@ -149,14 +149,6 @@ class PoseVideoDataset(StreamingDataset):
             return record
         return self.make_example(record, int(index))
 
-    def _draw(self, kp: np.ndarray, sc: np.ndarray) -> np.ndarray:
-        """[n, 134, 2], [n, 134] -> uint8 [n, 3, H, W]."""
-        frames = draw_pose_sequence(
-            kp, sc, self.width, self.height, (self.height, self.width), canvas_size=self.canvas_size,
-            swap_rb=self.swap_rb,
-        )  # fmt: skip
-        return frames.transpose(0, 3, 1, 2)
-
     def make_example(self, record: dict, index: int) -> dict[str, Any]:
         where = f"shard record {record.get('clip_id', '?')!r} (index {index}) in {self.source}"
         num_frames = check_record(record, where)
@@ -193,7 +185,7 @@ def pose_video_example(layout, keypoints, scores, audio, num_frames: int, rng: n
     clip's pixels, audio [T * 640], ``pixels_at(indices)`` -> uint8 [n, H, W, 3] frames at the output size,
     ``crop`` the clip -> output map; start and reference frame drawn from ``rng``. ``layout``: a
     :class:`PoseVideoDataset` or an object with its ``window_frames``, ``span``, ``frame_stride``,
-    ``reference_first``, ``width``, ``height``, ``canvas_size``, ``swap_rb``, ``hand_options`` and ``_draw``."""
+    ``reference_first``, ``width``, ``height``, ``canvas_size``, ``swap_rb`` and ``hand_options``."""
     start = choose_start(num_frames, layout.span, rng)
     ref_index = int(rng.integers(0, num_frames))
     kp, sc, audio = cut_window(keypoints, scores, audio, start, layout.span)
@@ -210,15 +202,14 @@ def pose_video_example(layout, keypoints, scores, audio, num_frames: int, rng: n
     pixels = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))  # [F + 1, 3, H, W]
     kp = crop.keypoints(kp)
     ref_kp = crop.keypoints(ref_raw_kp)
-    ref_pose = draw_pose(
-        ref_kp, ref_sc, layout.width, layout.height, (layout.height, layout.width), canvas_size=layout.canvas_size,
-        swap_rb=layout.swap_rb,
-    ).transpose(2, 0, 1)  # fmt: skip
+    size, drawing = (layout.height, layout.width), {"canvas_size": layout.canvas_size, "swap_rb": layout.swap_rb}
+    poses = draw_pose_sequence(kp, sc, layout.width, layout.height, size, **drawing).transpose(0, 3, 1, 2)
+    ref_pose = draw_pose(ref_kp, ref_sc, layout.width, layout.height, size, **drawing).transpose(2, 0, 1)
     mask = hand_mask(kp, sc, layout.height, layout.width, LATENT_DOWNSAMPLE, **layout.hand_options)
     return {
         "frames": torch.from_numpy(pixels[:-1].copy()),
         "reference": torch.from_numpy(pixels[-1].copy()),
-        "poses": torch.from_numpy(np.ascontiguousarray(layout._draw(kp, sc))),
+        "poses": torch.from_numpy(np.ascontiguousarray(poses)),
         "reference_pose": torch.from_numpy(np.ascontiguousarray(ref_pose)),
         "hand_mask": torch.from_numpy(mask),
         "keypoints": torch.from_numpy(kp),

@@ -23,7 +23,6 @@ from csg_lightning.data.corpus.speaker import FRAME_SIZE
 from csg_lightning.data.cover_crop import CoverCrop
 from csg_lightning.data.pose_video import PoseVideoDataset, pose_video_example
 from csg_lightning.data.rendered_speakers import RenderedSpeakersDataModule
-from csg_lightning.skeleton.drawing import draw_pose_sequence
 
 
 class RenderedPoseVideo(Dataset):
@@ -46,12 +45,6 @@ class RenderedPoseVideo(Dataset):
         self.seed = int(seed)
         self.crop = CoverCrop.fit(FRAME_SIZE, FRAME_SIZE, self.width, self.height)
         self.windows = max(1, frames.shape[1] - self.span + 1)
-
-    def _draw(self, kp: np.ndarray, sc: np.ndarray) -> np.ndarray:
-        return draw_pose_sequence(
-            kp, sc, self.width, self.height, (self.height, self.width), canvas_size=self.canvas_size,
-            swap_rb=self.swap_rb,
-        ).transpose(0, 3, 1, 2)  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.clips) * self.windows
@@ -111,7 +104,7 @@ class RenderedPoseVideoDataModule(RenderedSpeakersDataModule):
         self.save_hyperparameters()
         self.reference_first, self.swap_rb, self.canvas_size = bool(reference_first), swap_rb, canvas_size
         self.hand_options = {"min_mean": hand_min_mean, "min_score": hand_min_score, "margin": hand_margin}
-        self.train_workers, self.persistent = int(num_workers), bool(persistent_workers) and num_workers > 0
+        self.persistent_workers = bool(persistent_workers)
         self.examples: RenderedPoseVideo | None = None
 
     def rendered_examples(self) -> RenderedPoseVideo:
@@ -128,5 +121,5 @@ class RenderedPoseVideoDataModule(RenderedSpeakersDataModule):
         dataset = self.rendered_examples()
         generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(dataset, batch_size=self.batch_size, sampler=RandomSampler(dataset, generator=generator),
-                          drop_last=True, num_workers=self.train_workers,
-                          persistent_workers=self.persistent)  # fmt: skip
+                          drop_last=True, num_workers=self.num_workers,
+                          persistent_workers=self.persistent_workers and self.num_workers > 0)  # fmt: skip

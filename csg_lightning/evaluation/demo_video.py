@@ -189,9 +189,8 @@ def evaluate_demo_video(config: DemoVideoConfig) -> dict:
     per_clip: dict[str, dict[str, dict[str, float]]] = {}
     blocks = []
     for clip in tqdm(clips, desc="video-demo clips", unit="clip"):
-        anchor = None if c.skeleton_anchor_seconds is None else c.skeleton_anchor_seconds * FPS
         kp, sc = skeleton(clip.audio, *clip.source_reference_pose, num_steps=c.skeleton_steps, seed=c.seed,
-                          anchor_frames=anchor)  # fmt: skip
+                          anchor_seconds=c.skeleton_anchor_seconds)  # fmt: skip
         driving = (clip.crop.keypoints(kp[clip.indices]), sc[clip.indices])
         run = {"align": False, "model": video_model, "reference_pose": clip.reference_pose,
                "num_steps": c.video_steps, "seed": c.seed}  # fmt: skip

@@ -133,9 +133,8 @@ class TalkingVideo:
 
         pipe.denoise = counted
         with bar:
-            anchor = None if cfg.anchor_seconds is None else cfg.anchor_seconds * FPS
             kp, sc = pipe(inputs.audio, frame.to_frame(reference[0]), reference[1], num_steps=cfg.steps,
-                          guidance_scale=cfg.guidance, seed=cfg.seed, anchor_frames=anchor)  # fmt: skip
+                          guidance_scale=cfg.guidance, seed=cfg.seed, anchor_seconds=cfg.anchor_seconds)  # fmt: skip
         kp = frame.to_photo(kp)
         if self.config.align:
             kp = fit_alignment(*reference, kp, sc).apply(kp)

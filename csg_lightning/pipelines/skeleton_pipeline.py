@@ -25,7 +25,7 @@ from csg_lightning.pipelines.window_chain import chain_windows
 from csg_lightning.skeleton.anchoring import anchor_start
 from csg_lightning.skeleton.layout import NUM_KEYPOINTS
 from csg_lightning.skeleton.smoothing import SmoothingConfig, savgol_smooth, savgol_smooth_parts
-from csg_lightning.timing import SAMPLES_PER_FRAME, frames_for_samples
+from csg_lightning.timing import FPS, SAMPLES_PER_FRAME, frames_for_samples
 
 
 class SkeletonPipeline:
@@ -166,11 +166,11 @@ class SkeletonPipeline:
     def __call__(self, audio: np.ndarray | torch.Tensor, reference_keypoints: np.ndarray | None = None,
                  reference_scores: np.ndarray | None = None, *, num_steps: int | None = None,
                  guidance_scale: float | None = None, seed: int | None = None,
-                 smooth: bool = True, anchor_frames: float | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+                 smooth: bool = True, anchor_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """Skeletons for a whole recording: audio [N] float32 16 kHz mono, reference [134, 2] pixels and
         [134] scores -> keypoints float32 [T, 134, 2] and scores [T, 134], T = round(N * 25 / 16000),
-        generated window by window with cross-faded overlaps, then smoothed (``smooth``). ``anchor_frames``:
-        frame 0 is moved onto the reference pose and the correction fades over that many frames
+        generated window by window with cross-faded overlaps, then smoothed (``smooth``). ``anchor_seconds``:
+        frame 0 is moved onto the reference pose and the correction fades with that time constant
         (:func:`~csg_lightning.skeleton.anchoring.anchor_start`; None: off)."""
         audio_t = torch.as_tensor(np.asarray(audio, dtype=np.float32)).reshape(-1)
         num_frames = frames_for_samples(audio_t.numel())
@@ -200,8 +200,8 @@ class SkeletonPipeline:
         kp = kp.cpu().numpy().astype(np.float32)
         if smooth:
             kp = self._smooth_track(kp)
-        if anchor_frames is not None:
-            kp = anchor_start(kp, ref_kp.cpu().numpy(), anchor_frames)
+        if anchor_seconds is not None:
+            kp = anchor_start(kp, ref_kp.cpu().numpy(), anchor_seconds * FPS)
         return kp, sc.cpu().numpy().astype(np.float32)
 
     def smooth(self, keypoints: torch.Tensor) -> torch.Tensor:

@@ -92,6 +92,8 @@ class VideoPipeline:
             )
         if self.motion_mask_blur is not None and self.motion_mask_radius is None:
             raise ValueError("VideoPipeline: motion_mask_blur needs motion_mask_radius (the mask it blurs)")
+        if self.motion_mask_radius == 0 and not (self.motion_mask_blur or 0) > 0:
+            raise ValueError("VideoPipeline: motion_mask_radius 0 needs a motion_mask_blur > 0 (else nothing may change)")
 
     @property
     def device(self) -> torch.device:
