@@ -102,7 +102,7 @@ train-video-tiny: setup demo-data ## Stage 2 on tiny random frozen parts (proves
 	$(BIN)/csg fit --config experiments/video/demo.yaml $(ARGS)
 
 demo: setup demo-data ## the whole demo from nothing: Stage 1, VAE, Stage 2, then a held-out speaker's video + scores (2 CPU cores: see README)
-	$(BIN)/csg fit --config experiments/skeleton/demo.yaml $(DEMO_SKELETON_ARGS)
+	$(BIN)/csg fit --config experiments/skeleton/demo_speakers.yaml $(DEMO_SKELETON_ARGS)
 	$(BIN)/csg fit --config experiments/video/vae_demo.yaml $(DEMO_VAE_ARGS)
 	$(BIN)/csg fit --config experiments/video/demo_person.yaml $(DEMO_VIDEO_ARGS)
 	$(BIN)/csg-data still $(DEMO_CLIP)/video.mp4 $(DEMO_OUT)/photo.png

@@ -61,21 +61,35 @@ def of_kind(name: str) -> list[Path]:
     return [p for p in all_yamls() if kind(p) == name]
 
 
+def named_class(path: Path, key: str) -> str | None:
+    """The class (short name) that a YAML's ``key`` (model / data) names, or the first of its layers that names
+    one (layers in order, depth first), else None."""
+    todo = [path]
+    while todo:
+        current = todo.pop(0)
+        data = load(current)
+        part = data.get(key)
+        if isinstance(part, dict) and part.get("class_path"):
+            return str(part["class_path"]).rsplit(".", 1)[-1]
+        todo = [(current.parent / layer).resolve() for layer in data.get("layers", [])] + todo
+    return None
+
+
 def model_class(recipe: Path) -> str:
-    return str(load(recipe)["model"]["class_path"]).rsplit(".", 1)[-1]
+    name = named_class(recipe, "model")
+    if name is None:
+        raise AssertionError(f"{recipe}: no model.class_path in it or its layers")
+    return name
+
+
+def data_class(recipe: Path) -> str | None:
+    """The datamodule class a recipe trains on."""
+    return named_class(recipe, "data")
 
 
 def overlay_model_class(overlay: Path) -> str | None:
     """The model class an overlay (or one of its layers) names, if any: it only stacks on recipes of that model."""
-    todo = [overlay]
-    while todo:
-        current = todo.pop(0)
-        data = load(current)
-        model = data.get("model")
-        if isinstance(model, dict) and model.get("class_path"):
-            return str(model["class_path"]).rsplit(".", 1)[-1]
-        todo += [(current.parent / layer).resolve() for layer in data.get("layers", [])]
-    return None
+    return named_class(overlay, "model")
 
 
 def bases_of(overlay: Path) -> list[Path]:

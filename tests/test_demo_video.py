@@ -108,7 +108,7 @@ def test_make_demo_chains_every_stage_in_order_on_the_test_speaker():
 
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(["make", "-n", "demo"], cwd=root, capture_output=True, text=True, check=True).stdout
-    steps = ["csg fit --config experiments/skeleton/demo.yaml", "csg fit --config experiments/video/vae_demo.yaml",
+    steps = ["csg fit --config experiments/skeleton/demo_speakers.yaml", "csg fit --config experiments/video/vae_demo.yaml",
              "csg fit --config experiments/video/demo_person.yaml", "csg-data still data/demo/clips/spk04_clip000/video.mp4",
              "csg generate --pipeline experiments/pipeline/demo.yaml", "csg-eval video-demo", "demo video: runs/demo/demo.mp4"]  # fmt: skip
     where = [out.find(step) for step in steps]

@@ -24,6 +24,7 @@ from experiment_catalog import (
     all_yamls,
     bases_of,
     check_class_fragment,
+    data_class,
     kind,
     leaves,
     load,
@@ -66,6 +67,8 @@ def _tiny_overrides(recipe: Path, shards: Path) -> list[str]:
         f"--data.init_args.data_dir={shards}", "--data.init_args.batch_size=2", "--data.init_args.num_workers=0",
         "--data.init_args.window=50", "--data.init_args.num_prefix=10",
     ]  # fmt: skip
+    if data_class(recipe) == "GeneratedSkeletonAudioDataModule":  # in-memory speakers: 2 short ones, no workers
+        data = [*data[:2], *data[3:], "--data.init_args.num_speakers=2", "--data.init_args.clip_seconds=4.0"]
     name = model_class(recipe)
     if name == "SkeletonDiffusion":
         return data + TINY_SKELETON_MODEL + ["--model.init_args.crossfade_frames=5"]

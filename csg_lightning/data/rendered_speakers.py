@@ -58,6 +58,20 @@ def render_speakers(
     return ids, frames
 
 
+def check_not_corpus(shards, speaker_ids: list[str], owner: str, data_dir: str, first_speaker: int) -> None:
+    """Raise ValueError when a generated speaker is one of the corpus's (any split of ``shards``, a
+    :class:`~csg_lightning.data.shard_folder.ShardFolder`): it would train on held-out speakers."""
+    corpus = set()
+    for split in ("train", "val", "test"):
+        corpus.update(shards.split_info(split).get("speakers", []) or [])
+    clash = sorted(corpus.intersection(speaker_ids))
+    if clash:
+        raise ValueError(
+            f"{owner}: first_speaker {first_speaker} draws corpus speakers {clash} of {data_dir}; start past "
+            "them (data.init_args.first_speaker)"
+        )
+
+
 class RenderedFrames(Dataset):
     """Windows of ``num_frames`` frames ``frame_stride`` apart, every start of every rendered clip."""
 
@@ -120,21 +134,10 @@ class RenderedSpeakersDataModule(PoseVideoDataModule):
         self.clip_seconds, self.corpus_seed = float(clip_seconds), int(corpus_seed)
         self.rendered: RenderedFrames | None = None
 
-    def _check_disjoint(self, speaker_ids: list[str]) -> None:
-        corpus = set()
-        for split in ("train", "val", "test"):
-            corpus.update(self.shards.split_info(split).get("speakers", []) or [])
-        clash = sorted(corpus.intersection(speaker_ids))
-        if clash:
-            raise ValueError(
-                f"RenderedSpeakersDataModule: first_speaker {self.first_speaker} draws corpus speakers {clash} of "
-                f"{self.data_dir}; start past them (data.init_args.first_speaker)"
-            )
-
     def render(self) -> tuple[list[str], torch.Tensor, list]:
         """The speakers' clips, rendered (see :func:`render_clips`), after checking that none is a corpus speaker."""
         ids = [clip_id_of(i, 0).split("_")[0] for i in range(self.first_speaker, self.first_speaker + self.num_speakers)]
-        self._check_disjoint(ids)
+        check_not_corpus(self.shards, ids, type(self).__name__, self.data_dir, self.first_speaker)
         log.info("rendering %d synthetic speakers (%.1f s each) for training", self.num_speakers, self.clip_seconds)
         t0 = time.perf_counter()
         ids, frames, clips = render_clips(self.corpus_seed, self.first_speaker, self.num_speakers, self.clip_seconds,

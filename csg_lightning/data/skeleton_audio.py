@@ -48,7 +48,7 @@ from csg_lightning.data.windows import choose_start, cut_window
 from csg_lightning.skeleton.local import CONFIDENCE_THRESHOLD, local_confidence
 from csg_lightning.timing import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 
-__all__ = ["ClipWindowDataset", "ResumableStreamingDataLoader", "SkeletonAudioDataModule"]
+__all__ = ["ClipWindowDataset", "ResumableStreamingDataLoader", "SkeletonAudioDataModule", "window_example"]
 
 
 class ClipWindowDataset(StreamingDataset):
@@ -126,29 +126,38 @@ class ClipWindowDataset(StreamingDataset):
         else:
             rng = np.random.default_rng([self.seed, index])
         start = choose_start(num_frames, self.length, rng)
-        kp, sc, audio = cut_window(record["keypoints"], record["scores"], record["audio"], start, self.length)
-        features = normalize(local_features(kp), {"mean": self.mean, "std": self.std})
-        mask = (local_confidence(sc) > CONFIDENCE_THRESHOLD).astype(np.float32)
-        ref = self.num_prefix - 1
         extra = {}
         if self.features_dir is not None:
             extra = {"audio_features": torch.from_numpy(self._audio_features(record, index, start)),
                      "audio_features_id": self.features_id}  # fmt: skip
-        return {
-            "features": torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
-            "mask": torch.from_numpy(mask),
-            "keypoints": torch.from_numpy(kp),
-            "scores": torch.from_numpy(sc),
-            "reference_keypoints": torch.from_numpy(kp[ref].copy()),
-            "reference_scores": torch.from_numpy(sc[ref].copy()),
-            "audio": torch.from_numpy(audio),
-            "clip_id": record["clip_id"],
-            "speaker_id": record["speaker_id"],
-            "start": torch.tensor(start, dtype=torch.int64),
-            "width": torch.tensor(int(record["width"]), dtype=torch.int64),
-            "height": torch.tensor(int(record["height"]), dtype=torch.int64),
-            **extra,
-        }
+        return {**window_example(record, start, self.num_prefix, self.window, self.mean, self.std), **extra}
+
+
+def window_example(clip: Mapping, start: int, num_prefix: int, window: int, mean: np.ndarray,
+                   std: np.ndarray) -> dict[str, Any]:  # fmt: skip
+    """The example of the ``num_prefix + window`` frames of ``clip`` from ``start`` (unbatched shapes; the
+    fields of the module docstring but the audio features). ``clip``: a checked shard record, or anything
+    with its fields (keypoints [T, 134, 2], scores [T, 134], audio int16 or float [N], clip_id, speaker_id,
+    width, height)."""
+    length = num_prefix + window
+    kp, sc, audio = cut_window(clip["keypoints"], clip["scores"], clip["audio"], start, length)
+    features = normalize(local_features(kp), {"mean": mean, "std": std})
+    mask = (local_confidence(sc) > CONFIDENCE_THRESHOLD).astype(np.float32)
+    ref = num_prefix - 1
+    return {
+        "features": torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
+        "mask": torch.from_numpy(mask),
+        "keypoints": torch.from_numpy(kp),
+        "scores": torch.from_numpy(sc),
+        "reference_keypoints": torch.from_numpy(kp[ref].copy()),
+        "reference_scores": torch.from_numpy(sc[ref].copy()),
+        "audio": torch.from_numpy(audio),
+        "clip_id": clip["clip_id"],
+        "speaker_id": clip["speaker_id"],
+        "start": torch.tensor(start, dtype=torch.int64),
+        "width": torch.tensor(int(clip["width"]), dtype=torch.int64),
+        "height": torch.tensor(int(clip["height"]), dtype=torch.int64),
+    }
 
 
 class SkeletonAudioDataModule(LightningDataModule):
