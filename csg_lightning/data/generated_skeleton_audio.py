@@ -18,12 +18,12 @@ import logging
 import time
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from csg_lightning.data.corpus.generate import Clip, clip_id_of, make_clip
 from csg_lightning.data.rendered_speakers import check_not_corpus
+from csg_lightning.data.seeded_loader import NoLoaderState, seeded_loader
 from csg_lightning.data.skeleton_audio import SkeletonAudioDataModule, window_example
 from csg_lightning.io.audio import to_int16
 
@@ -68,7 +68,7 @@ def clip_record(clip: Clip) -> dict:
     }  # fmt: skip
 
 
-class GeneratedSkeletonAudioDataModule(SkeletonAudioDataModule):
+class GeneratedSkeletonAudioDataModule(NoLoaderState, SkeletonAudioDataModule):
     """Train Stage 1 on generated speakers (in memory), validate / test on the shards' held-out corpus speakers.
 
     Args beyond ``SkeletonAudioDataModule``'s: ``num_speakers``, ``first_speaker`` (the first speaker index;
@@ -124,13 +124,4 @@ class GeneratedSkeletonAudioDataModule(SkeletonAudioDataModule):
         return self.generated
 
     def train_dataloader(self) -> DataLoader:
-        dataset = self.generated_windows()
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=RandomSampler(dataset, generator=generator),
-                          drop_last=True, num_workers=0)  # fmt: skip
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        return None
+        return seeded_loader(self.generated_windows(), self.batch_size, self.seed)

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset
 
 from csg_lightning.data.corpus.speaker import FRAME_SIZE
 from csg_lightning.data.cover_crop import CoverCrop
 from csg_lightning.data.pose_video import PoseVideoDataset, pose_video_example
 from csg_lightning.data.rendered_speakers import RenderedSpeakersDataModule
+from csg_lightning.data.seeded_loader import seeded_loader
 
 
 class RenderedPoseVideo(Dataset):
@@ -118,8 +119,5 @@ class RenderedPoseVideoDataModule(RenderedSpeakersDataModule):
         return self.examples
 
     def train_dataloader(self) -> DataLoader:
-        dataset = self.rendered_examples()
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=RandomSampler(dataset, generator=generator),
-                          drop_last=True, num_workers=self.num_workers,
-                          persistent_workers=self.persistent_workers and self.num_workers > 0)  # fmt: skip
+        return seeded_loader(self.rendered_examples(), self.batch_size, self.seed, self.num_workers,
+                             self.persistent_workers)

@@ -22,13 +22,14 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset
 
 from csg_lightning.data.corpus.figure import FigureRenderer
 from csg_lightning.data.corpus.generate import clip_id_of, make_clip
 from csg_lightning.data.corpus.speaker import FRAME_SIZE
 from csg_lightning.data.cover_crop import CoverCrop
 from csg_lightning.data.pose_video import PoseVideoDataModule
+from csg_lightning.data.seeded_loader import NoLoaderState, seeded_loader
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class RenderedFrames(Dataset):
         return {"frames": self.frames[clip, start + self.offsets], "speaker_id": self.speaker_ids[clip]}
 
 
-class RenderedSpeakersDataModule(PoseVideoDataModule):
+class RenderedSpeakersDataModule(NoLoaderState, PoseVideoDataModule):
     """Train on rendered speakers (in memory), validate / test on the shards' held-out corpus speakers.
 
     Args beyond ``PoseVideoDataModule``'s: ``num_speakers``, ``first_speaker`` (the first speaker index;
@@ -152,13 +153,4 @@ class RenderedSpeakersDataModule(PoseVideoDataModule):
         return self.rendered
 
     def train_dataloader(self) -> DataLoader:
-        dataset = self.rendered_frames()
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=RandomSampler(dataset, generator=generator),
-                          drop_last=True, num_workers=0)  # fmt: skip
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        return None
+        return seeded_loader(self.rendered_frames(), self.batch_size, self.seed)
