@@ -75,7 +75,7 @@ class GeneratedSkeletonAudioDataModule(NoLoaderState, SkeletonAudioDataModule):
     corpus speakers are refused), ``clips_per_speaker``, ``clip_seconds`` (must hold one window),
     ``corpus_seed`` (the generator's seed). The normalisation statistics and the default reference are the
     shards' (those of the corpus's training split). Training batches are built in the main process (the
-    windows are cut from memory); a resumed run draws fresh random windows (no epoch position to restore).
+    windows are cut from memory); a resumed run starts the seeded order over (no epoch position to restore).
     Precomputed audio features are not used (the generated speech has none): the model encodes raw audio.
     """
 

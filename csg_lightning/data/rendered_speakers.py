@@ -102,7 +102,7 @@ class RenderedSpeakersDataModule(NoLoaderState, PoseVideoDataModule):
     Args beyond ``PoseVideoDataModule``'s: ``num_speakers``, ``first_speaker`` (the first speaker index;
     corpus speakers are refused), ``clip_seconds`` (frames per speaker: x 25), ``corpus_seed`` (the
     generator's seed). Training batches are built in the main process (no workers: the frames are in
-    memory); a resumed run draws fresh random windows (there is no epoch position to restore).
+    memory); a resumed run starts the seeded order over (there is no epoch position to restore).
     """
 
     def __init__(

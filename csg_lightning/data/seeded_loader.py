@@ -1,6 +1,6 @@
 """The training loader of an in-memory dataset (the demo's generated / rendered speakers): seeded random order.
 
-These datamodules have no epoch position to save: a resumed run draws fresh random examples
+These datamodules have no epoch position to save: a resumed run starts the seeded order over
 (:class:`NoLoaderState`), where the shard datamodules resume exactly (``ResumableStreamingDataLoader``).
 """
 
