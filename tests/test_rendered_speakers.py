@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from csg_lightning.data.pose_video import DecodedClipCache, PoseVideoDataModule
-from csg_lightning.data.rendered_speakers import RenderedFrames, RenderedSpeakersDataModule, render_speakers
+from csg_lightning.data.rendered_speakers import RenderedFrames, RenderedSpeakersDataModule, render_clips
 from csg_lightning.data_cli import main as data_main
 
 
-def test_render_speakers_draws_distinct_speakers_at_the_output_size():
-    ids, frames = render_speakers(0, 100, 3, clip_seconds=0.4, height=32, width=48)
+def test_render_clips_draws_distinct_speakers_at_the_output_size():
+    ids, frames, _ = render_clips(0, 100, 3, clip_seconds=0.4, height=32, width=48)
     assert ids == ["spk100", "spk101", "spk102"]
     assert frames.shape == (3, 10, 3, 32, 48) and frames.dtype == torch.uint8
-    again = render_speakers(0, 100, 3, clip_seconds=0.4, height=32, width=48)[1]
+    again = render_clips(0, 100, 3, clip_seconds=0.4, height=32, width=48)[1]
     assert torch.equal(frames, again)  # deterministic in its arguments
     means = frames.float().mean(dim=(1, 3, 4))  # [speakers, rgb]: each speaker its own palette
     assert torch.cdist(means, means).masked_fill(torch.eye(3, dtype=torch.bool), 1e9).min() > 1.0

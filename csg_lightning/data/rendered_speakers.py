@@ -25,8 +25,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from csg_lightning.data.corpus.figure import FigureRenderer
-from csg_lightning.data.corpus.generate import clip_id_of, make_clip
-from csg_lightning.data.corpus.speaker import FRAME_SIZE
+from csg_lightning.data.corpus.generate import make_clip
+from csg_lightning.data.corpus.speaker import FRAME_SIZE, speaker_id_of
 from csg_lightning.data.cover_crop import CoverCrop
 from csg_lightning.data.pose_video import PoseVideoDataModule
 from csg_lightning.data.seeded_loader import NoLoaderState, seeded_loader
@@ -46,29 +46,22 @@ def render_clips(
         renderer = FigureRenderer(clip.speaker, FRAME_SIZE)
         pixels = np.stack([crop.image(renderer.render(pose)) for pose in clip.pose.keypoints])
         frames.append(torch.from_numpy(pixels).permute(0, 3, 1, 2))
-        ids.append(clip_id_of(index, 0).split("_")[0])
+        ids.append(clip.speaker.speaker_id)
         clips.append(clip)
     return ids, torch.stack(frames), clips
 
 
-def render_speakers(
-    corpus_seed: int, first_speaker: int, num_speakers: int, clip_seconds: float, height: int, width: int
-) -> tuple[list[str], torch.Tensor]:
-    """-> (speaker ids, frames uint8 [S, T, 3, height, width]): one clip of each speaker, every frame."""
-    ids, frames, _ = render_clips(corpus_seed, first_speaker, num_speakers, clip_seconds, height, width)
-    return ids, frames
-
-
-def check_not_corpus(shards, speaker_ids: list[str], owner: str, data_dir: str, first_speaker: int) -> None:
-    """Raise ValueError when a generated speaker is one of the corpus's (any split of ``shards``, a
-    :class:`~csg_lightning.data.shard_folder.ShardFolder`): it would train on held-out speakers."""
+def check_not_corpus(shards, first_speaker: int, num_speakers: int, owner: str) -> None:
+    """Raise ValueError when generator speakers ``first_speaker`` ... ``first_speaker + num_speakers - 1`` include one
+    of the corpus's (any split of ``shards``, a :class:`~csg_lightning.data.shard_folder.ShardFolder`): training on
+    them would train on held-out speakers."""
     corpus = set()
     for split in ("train", "val", "test"):
         corpus.update(shards.split_info(split).get("speakers", []) or [])
-    clash = sorted(corpus.intersection(speaker_ids))
+    clash = sorted(corpus.intersection(speaker_id_of(i) for i in range(first_speaker, first_speaker + num_speakers)))
     if clash:
         raise ValueError(
-            f"{owner}: first_speaker {first_speaker} draws corpus speakers {clash} of {data_dir}; start past "
+            f"{owner}: first_speaker {first_speaker} draws corpus speakers {clash} of {shards.data_dir}; start past "
             "them (data.init_args.first_speaker)"
         )
 
@@ -137,8 +130,7 @@ class RenderedSpeakersDataModule(NoLoaderState, PoseVideoDataModule):
 
     def render(self) -> tuple[list[str], torch.Tensor, list]:
         """The speakers' clips, rendered (see :func:`render_clips`), after checking that none is a corpus speaker."""
-        ids = [clip_id_of(i, 0).split("_")[0] for i in range(self.first_speaker, self.first_speaker + self.num_speakers)]
-        check_not_corpus(self.shards, ids, type(self).__name__, self.data_dir, self.first_speaker)
+        check_not_corpus(self.shards, self.first_speaker, self.num_speakers, type(self).__name__)
         log.info("rendering %d synthetic speakers (%.1f s each) for training", self.num_speakers, self.clip_seconds)
         t0 = time.perf_counter()
         ids, frames, clips = render_clips(self.corpus_seed, self.first_speaker, self.num_speakers, self.clip_seconds,

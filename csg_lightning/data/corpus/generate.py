@@ -18,7 +18,7 @@ import numpy as np
 
 from csg_lightning.data.corpus.confidence import observe
 from csg_lightning.data.corpus.motion import Pose, animate
-from csg_lightning.data.corpus.speaker import FRAME_SIZE, Speaker, make_speaker, to_frame_size
+from csg_lightning.data.corpus.speaker import FRAME_SIZE, Speaker, make_speaker, speaker_id_of, to_frame_size
 from csg_lightning.data.corpus.speech import Speech, synthesize_speech
 from csg_lightning.io.atomic import atomic_folder, remove_stale_temps
 from csg_lightning.io.npz import save_npz
@@ -65,7 +65,7 @@ def quantize(values: np.ndarray, step: float) -> np.ndarray:
 
 
 def clip_id_of(speaker_index: int, clip_index: int) -> str:
-    return f"spk{speaker_index:02d}_clip{clip_index:03d}"
+    return f"{speaker_id_of(speaker_index)}_clip{clip_index:03d}"
 
 
 def make_clip(

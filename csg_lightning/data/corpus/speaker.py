@@ -96,6 +96,11 @@ def _random_colour(rng: np.random.Generator, low: int, high: int) -> tuple[int, 
     return tuple(int(v) for v in rng.integers(low, high, 3))
 
 
+def speaker_id_of(index: int) -> str:
+    """The id of speaker ``index`` of the generator (spk00, spk01, ..., spk100, ...)."""
+    return f"spk{index:02d}"
+
+
 def make_speaker(seed: int, index: int) -> Speaker:
     """Draw speaker ``index`` of the corpus with ``seed`` (same arguments -> same speaker)."""
     rng = speaker_rng(seed, index)
@@ -111,7 +116,7 @@ def make_speaker(seed: int, index: int) -> Speaker:
     background_top = _random_colour(rng, 90, 230)
     background_bottom = tuple(int(v * rng.uniform(0.55, 0.85)) for v in background_top)
     return Speaker(
-        speaker_id=f"spk{index:02d}",
+        speaker_id=speaker_id_of(index),
         index=index,
         neck_x=FRAME_SIZE / 2 + rng.uniform(-28.0, 28.0),
         neck_y=float(neck_y),
