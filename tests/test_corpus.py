@@ -166,6 +166,63 @@ def test_head_nods_after_phrase_starts():
     assert after > np.median(nose_drop) + 1.0
 
 
+def _reanimated_wrists(speaker_index: int, clip_index: int, seeds: tuple[int, ...]) -> list[np.ndarray]:
+    """Wrists [T, 2, 2] of one clip's speech animated anew with each motion seed (same speaker, same speech)."""
+    from csg_lightning.data.corpus.motion import animate
+    from csg_lightning.data.corpus.speaker import make_speaker
+    from csg_lightning.data.corpus.speech import synthesize_speech
+
+    speaker = make_speaker(0, speaker_index)
+    speech = synthesize_speech(speaker, 150, np.random.default_rng([7, speaker_index, clip_index]))
+    return [animate(speaker, speech, np.random.default_rng(s)).keypoints[:, [L.LEFT_WRIST, L.RIGHT_WRIST]]
+            for s in seeds]  # fmt: skip
+
+
+def test_the_speech_picks_the_gestures_not_chance():
+    """Animated twice from the same speech, the hands go to the same places: the gesture is the speech's. (When the
+    spot and hand of each phrase were drawn at random, two animations were as far apart as standing still.)"""
+    apart, still = 0.0, 0.0
+    for speaker_index in range(3):
+        for clip_index in range(2):
+            a, b = _reanimated_wrists(speaker_index, clip_index, (1, 2))
+            apart += np.linalg.norm(a - b, axis=-1).mean()
+            still += np.linalg.norm(a - a[:1], axis=-1).mean()
+    assert apart < 0.4 * still, f"two animations of the same speech are {apart / 6:.1f} px apart, standing still {still / 6:.1f}"
+
+
+def test_the_opening_vowel_picks_the_hand():
+    """Front vowel: the right hand rises; back vowel: the left; stressed: both (hands hanging at rest, so a rise is
+    plain; phrases half a second or more from their neighbours, so each shows its own hands). A few phrases go without
+    gestures."""
+    from csg_lightning.data.corpus.speech import VOWEL_FORMANTS
+
+    wrong, still, total = 0, 0, 0
+    for speaker_index in range(12):
+        clip = make_clip(seed=0, speaker_index=speaker_index, clip_index=0, clip_seconds=20.0)
+        if clip.speaker.rest_style != "down":
+            continue
+        speech, wrists = clip.speech, clip.pose.keypoints[:, [L.LEFT_WRIST, L.RIGHT_WRIST], 1]
+        rest = np.percentile(wrists, 95, axis=0)  # hanging: the lowest the wrists go
+        openers = speech.phrase_openers()
+        for p, (start, end) in enumerate(zip(speech.phrase_starts * 25, speech.phrase_ends * 25, strict=True)):
+            before = speech.phrase_ends[p - 1] * 25 if p else -np.inf
+            after = speech.phrase_starts[p + 1] * 25 if p + 1 < len(openers) else np.inf
+            if start - before < 12 or after - end < 12 or end - start < 15 or end > clip.num_frames:
+                continue
+            middle = int(round((start + end) / 2))
+            raised = rest - wrists[middle] > 0.3 * clip.speaker.upper_arm  # (left, right)
+            front = VOWEL_FORMANTS[speech.vowels[openers[p]], 1] > 1500
+            expected = (True, True) if speech.stressed[openers[p]] else (not front, front)
+            if raised.any():
+                wrong += tuple(bool(r) for r in raised) != expected
+            else:
+                still += 1
+            total += 1
+    assert total >= 15, f"only {total} isolated phrases"
+    assert wrong == 0, f"the hands of {wrong} of {total} phrases are not the opening vowel's"
+    assert still <= 0.25 * total, f"{still} of {total} phrases without gestures"
+
+
 def test_video_has_frames_size_and_audio(demo_corpus_video):
     import decord
 

@@ -7,6 +7,10 @@ The causal links (all at 25 fps, in pixels of the 512 x 512 frame):
   small ones;
 - hands rise into gesture space during phrases and return to a rest pose in long pauses; their
   height follows the voice pitch;
+- what a phrase says picks its gesture, as words pick iconic gestures: the vowel a phrase opens
+  with (the corpus's stand-in for its first word) sets the spot in gesture space the hands go to
+  and which hand goes (front vowels the right, back vowels the left), and a stressed opening
+  syllable brings both hands;
 - the jaw opens with the loudness of each frame;
 - the head nods at phrase starts (and a little on stressed syllables);
 - idle sway, breathing, gaze shifts and blinks run independently of the speech.
@@ -25,13 +29,19 @@ from scipy.ndimage import gaussian_filter1d
 from csg_lightning.data.corpus.face import face_points
 from csg_lightning.data.corpus.hand import HAND_SHAPES, hand_points
 from csg_lightning.data.corpus.speaker import FRAME_SIZE, Speaker
-from csg_lightning.data.corpus.speech import Speech
+from csg_lightning.data.corpus.speech import VOWEL_FORMANTS, Speech
 from csg_lightning.skeleton.layout import NUM_KEYPOINTS, SkeletonLayout
 from csg_lightning.timing import FPS
 
 L = SkeletonLayout
 _SHAPE_NAMES = tuple(HAND_SHAPES)
 _GESTURE_SHAPES = np.array([0.3, 0.25, 0.12, 0.15, 0.06, 0.12])  # probabilities in _SHAPE_NAMES order
+# The gesture of each vowel a phrase opens with (rows of VOWEL_FORMANTS): the spot the hands go to, sideways in
+# shoulder half-widths (+ out, - across the body) and down from the shoulder in upper-arm lengths.
+_GESTURE_SPOTS = np.array([[0.35, 0.70], [0.10, 0.85], [-0.60, 1.05], [-0.30, 0.90], [-0.75, 1.10],
+                           [0.40, 1.10], [-0.20, 0.70]])  # fmt: skip
+_SPOT_JITTER = 0.05  # std of the spot around the vowel's, same units
+_FRONT_F2 = 1500.0  # Hz (adult-male table): vowels with a higher F2 are front vowels, led by the right hand
 
 
 @dataclass
@@ -128,8 +138,10 @@ def _arm_targets(
     active = _window(n, starts[lead], ends[lead], 3.5) if lead.any() else np.zeros(n)
     gesture = np.zeros((n, 2))
     weight = np.zeros(n) + 1e-9
-    for s, e in zip(starts, ends, strict=True):
-        spot = np.array([lateral * rng.uniform(-0.85, 0.45) * sw, rng.uniform(0.65, 1.15) * ua])
+    spots = _GESTURE_SPOTS[speech.vowels[speech.phrase_openers()]]
+    for s, e, (side, down) in zip(starts, ends, spots, strict=True):
+        side, down = (side, down) + rng.normal(0.0, _SPOT_JITTER, 2)
+        spot = np.array([lateral * side * sw, down * ua])
         w = _window(n, np.array([s]), np.array([e]), 3.0)
         gesture += w[:, None] * spot
         weight += w
@@ -162,14 +174,16 @@ def _arm_targets(
     return path, active, beats.sum(1)
 
 
-def _phrase_leads(
-    speaker: Speaker, speech: Speech, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which hands gesture in each phrase: (left [P] bool, right [P] bool)."""
-    p = len(speech.phrase_starts)
-    right_leads = rng.random(p) < speaker.handedness
-    both = rng.random(p) < speaker.both_hands
-    still = rng.random(p) < 0.08  # some phrases without gestures
+def _phrase_leads(speech: Speech, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Which hands gesture in each phrase: (left [P] bool, right [P] bool).
+
+    The phrase's opening syllable decides: a front vowel leads with the right hand, a back vowel with
+    the left, a stressed one with both; a few phrases (8 %) go without gestures.
+    """
+    openers = speech.phrase_openers()
+    right_leads = VOWEL_FORMANTS[speech.vowels[openers], 1] > _FRONT_F2
+    both = speech.stressed[openers]
+    still = rng.random(len(openers)) < 0.08
     left = (~right_leads | both) & ~still
     right = (right_leads | both) & ~still
     return left, right
@@ -242,7 +256,7 @@ def animate(speaker: Speaker, speech: Speech, rng: np.random.Generator) -> Pose:
     kp[:, 0:5] = head5
 
     # Arms and hands.
-    left_lead, right_lead = _phrase_leads(speaker, speech, rng)
+    left_lead, right_lead = _phrase_leads(speech, rng)
     speeds = []
     for lateral, lead, (s, e, w), hand in (
         (1.0, left_lead, (L.LEFT_SHOULDER, L.LEFT_ELBOW, L.LEFT_WRIST), L.LEFT_HAND),

@@ -48,8 +48,6 @@ class Speaker:
     gesture_amplitude: float  # beat size in units of the upper-arm length
     beat_lag: float  # frames from the stressed vowel onset to the stroke (negative: before)
     beat_width: float  # frames, width of the stroke kernel
-    handedness: float  # probability that the right hand leads a phrase
-    both_hands: float  # probability that both hands gesture in a phrase
     pitch_gain: float  # how strongly hand height follows pitch
     rest_style: str  # "down" (arms hanging) or "clasped" (hands together in front)
     sway: float  # idle sway in pixels
@@ -112,7 +110,7 @@ def make_speaker(seed: int, index: int) -> Speaker:
     female = rng.random() < 0.5
     f0 = rng.uniform(175.0, 240.0) if female else rng.uniform(95.0, 140.0)
     rest_style = "clasped" if rng.random() < 0.45 else "down"
-    right_handed = rng.random() < 0.8
+    rng.random()  # the retired right_handed (the speech picks the hand: motion.py), drawn so every speaker keeps its looks
     background_top = _random_colour(rng, 90, 230)
     background_bottom = tuple(int(v * rng.uniform(0.55, 0.85)) for v in background_top)
     return Speaker(
@@ -138,9 +136,7 @@ def make_speaker(seed: int, index: int) -> Speaker:
         gesture_amplitude=rng.uniform(0.28, 0.45),
         beat_lag=rng.uniform(-0.8, 0.8),
         beat_width=rng.uniform(1.8, 2.6),
-        handedness=0.8 if right_handed else 0.2,
-        both_hands=rng.uniform(0.2, 0.5),
-        pitch_gain=rng.uniform(0.5, 1.0),
+        pitch_gain=float(rng.uniform(0.5, 1.0, 2)[1]),  # the first draw was the retired both_hands (see right_handed)
         rest_style=rest_style,
         sway=rng.uniform(2.0, 5.0),
         nod=rng.uniform(5.0, 11.0),

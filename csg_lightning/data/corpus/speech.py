@@ -19,8 +19,8 @@ from csg_lightning.timing import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 HOP = SAMPLES_PER_FRAME  # 640 samples per video frame
 
-# (F1, F2, F3) in Hz of a few vowels (adult male values, scaled per speaker).
-_VOWELS = np.array(
+# (F1, F2, F3) in Hz of a few vowels (adult male values, scaled per speaker); ``Speech.vowels`` indexes it.
+VOWEL_FORMANTS = np.array(
     [[730, 1090, 2440], [530, 1840, 2480], [270, 2290, 3010], [570, 840, 2410], [300, 870, 2240],
      [500, 1500, 2500], [660, 1720, 2410]],
     dtype=np.float64,
@@ -38,7 +38,8 @@ class Speech:
 
     audio: float32 [T*640] in [-1, 1]; onsets: [S] vowel onsets of the syllables (the acoustic
     onset the gestures align to); syllable_starts: [S] starts including the consonant;
-    durations: [S]; stressed: bool [S]; phrase: int [S] phrase index of each syllable;
+    durations: [S]; stressed: bool [S]; vowels: int [S] the vowel of each syllable (a row of
+    ``VOWEL_FORMANTS``); phrase: int [S] phrase index of each syllable (0, 1, ... in time order);
     phrase_starts / phrase_ends: [P]; f0: [T] pitch in Hz per frame (0 where unvoiced);
     loudness: [T] RMS of the audio of each frame; openness: [T] how open the vowel sounding in
     each frame is (F1-based, 1 for /a/, ~0.4 for /i/ and /u/; 0.7 outside vowels). The tracks are
@@ -50,6 +51,7 @@ class Speech:
     syllable_starts: np.ndarray
     durations: np.ndarray
     stressed: np.ndarray
+    vowels: np.ndarray
     phrase: np.ndarray
     phrase_starts: np.ndarray
     phrase_ends: np.ndarray
@@ -60,6 +62,10 @@ class Speech:
     @property
     def num_frames(self) -> int:
         return len(self.f0)
+
+    def phrase_openers(self) -> np.ndarray:
+        """Index [P] of the first syllable of each phrase."""
+        return np.searchsorted(self.phrase, np.arange(len(self.phrase_starts)))
 
 
 def _plan(speaker: Speaker, seconds: float, rng: np.random.Generator) -> list[dict]:
@@ -89,7 +95,7 @@ def _plan(speaker: Speaker, seconds: float, rng: np.random.Generator) -> list[di
                 semitones += speaker.pitch_range * 1.4
             syllables.append(
                 dict(start=t, onset=t + consonant_len, duration=duration, stressed=bool(stressed),
-                     phrase=phrase, consonant=str(consonant), vowel=int(rng.integers(len(_VOWELS))),
+                     phrase=phrase, consonant=str(consonant), vowel=int(rng.integers(len(VOWEL_FORMANTS))),
                      semitones=semitones + rng.normal(0.0, 0.4),
                      accent=speaker.pitch_range * rng.uniform(0.7, 1.2) if stressed else 0.0,
                      slope=rng.normal(0.0, 1.0), amplitude=rng.uniform(0.85, 1.0) if stressed
@@ -116,7 +122,7 @@ def _vowel(speaker: Speaker, syl: dict, n: int, rng: np.random.Generator) -> tup
     f0 = f0 * (1.0 + 0.004 * rng.standard_normal())  # jitter
     phase = 2.0 * np.pi * np.cumsum(f0) / SAMPLE_RATE
     k = np.arange(1, int(4800.0 / f0.max()) + 1)
-    formants = _VOWELS[syl["vowel"]] * speaker.formant_scale
+    formants = VOWEL_FORMANTS[syl["vowel"]] * speaker.formant_scale
     freqs = k * f0.mean()
     gain = (_FORMANT_GAINS / (1.0 + ((freqs[:, None] - formants) / _BANDWIDTHS) ** 2)).sum(1)
     gain = gain * k**-0.6
@@ -173,7 +179,7 @@ def synthesize_speech(speaker: Speaker, num_frames: int, rng: np.random.Generato
         audio[v0:v1] += syl["amplitude"] * wave * env
         f0_sum[v0:v1] += f0 * (env > 0.2)
         voiced[v0:v1] += env > 0.2
-        openness[v0:v1] = _VOWELS[syl["vowel"], 0] / _VOWELS[:, 0].max()
+        openness[v0:v1] = VOWEL_FORMANTS[syl["vowel"], 0] / VOWEL_FORMANTS[:, 0].max()
     audio += 0.004 * lfilter(*_ROOM_FILTER, rng.standard_normal(n_total))  # room noise
     audio *= speaker.loudness / (np.abs(audio).max() + 1e-9)
     audio = audio.astype(np.float32)
@@ -199,6 +205,7 @@ def synthesize_speech(speaker: Speaker, num_frames: int, rng: np.random.Generato
         syllable_starts=starts,
         durations=arr("duration"),
         stressed=arr("stressed", bool),
+        vowels=arr("vowel", np.int64),
         phrase=phrase,
         phrase_starts=np.array([starts[phrase == p].min() for p in phrase_ids]),
         phrase_ends=np.array([(arr("onset") + arr("duration"))[phrase == p].max() for p in phrase_ids]),
