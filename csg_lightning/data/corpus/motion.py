@@ -139,8 +139,8 @@ def _arm_targets(
     gesture = np.zeros((n, 2))
     weight = np.zeros(n) + 1e-9
     spots = _GESTURE_SPOTS[speech.vowels[speech.phrase_openers()]]
-    for s, e, (side, down) in zip(starts, ends, spots, strict=True):
-        side, down = (side, down) + rng.normal(0.0, _SPOT_JITTER, 2)
+    for s, e, vowel_spot in zip(starts, ends, spots, strict=True):
+        side, down = vowel_spot + rng.normal(0.0, _SPOT_JITTER, 2)
         spot = np.array([lateral * side * sw, down * ua])
         w = _window(n, np.array([s]), np.array([e]), 3.0)
         gesture += w[:, None] * spot
