@@ -68,7 +68,8 @@ def _tiny_overrides(recipe: Path, shards: Path) -> list[str]:
         "--data.init_args.window=50", "--data.init_args.num_prefix=10",
     ]  # fmt: skip
     if data_class(recipe) == "GeneratedSkeletonAudioDataModule":  # in-memory speakers: 2 short ones, no workers
-        data = [*data[:2], *data[3:], "--data.init_args.num_speakers=2", "--data.init_args.clip_seconds=4.0"]
+        data = [a for a in data if not a.startswith("--data.init_args.num_workers=")]
+        data += ["--data.init_args.num_speakers=2", "--data.init_args.clip_seconds=4.0"]
     name = model_class(recipe)
     if name == "SkeletonDiffusion":
         return data + TINY_SKELETON_MODEL + ["--model.init_args.crossfade_frames=5"]

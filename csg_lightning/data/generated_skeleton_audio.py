@@ -1,6 +1,6 @@
 """``GeneratedSkeletonAudioDataModule``: Stage-1 training windows of freshly generated synthetic speakers.
 
-The demo corpus has four training speakers. A skeleton diffusion model trained on them learns *their*
+The demo corpus has six training speakers. A skeleton diffusion model trained on them learns *their*
 bodies and gesture habits: on a held-out speaker its first frames start 1.5-2.7 px (at 64 px) off the
 reference pose and its wrists move twice as far as the real ones. Like the demo VAE and Stage 2
 (:mod:`~csg_lightning.data.rendered_speakers`, :mod:`~csg_lightning.data.rendered_pose_video`), Stage 1 can
@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from csg_lightning.data.corpus.generate import Clip, make_clip
-from csg_lightning.data.rendered_speakers import check_not_corpus
+from csg_lightning.data.corpus_overlap import check_not_corpus
 from csg_lightning.data.seeded_loader import NoLoaderState, seeded_loader
 from csg_lightning.data.skeleton_audio import SkeletonAudioDataModule, window_example
 from csg_lightning.io.audio import to_int16

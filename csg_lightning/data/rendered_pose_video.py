@@ -1,6 +1,6 @@
 """``RenderedPoseVideoDataModule``: Stage-2 training examples of freshly drawn synthetic speakers.
 
-The demo corpus has four training speakers. A pose-guided generator trained on them learns to move *their*
+The demo corpus has six training speakers. A pose-guided generator trained on them learns to move *their*
 limbs: on a training speaker it renders the ground-truth skeletons 1.1 dB / 0.012 SSIM above the repeated
 reference frame, on the held-out speaker 0.5 dB / 0.000 (`csg-eval video-demo`, 7 min of training). Like
 the demo VAE (:class:`~csg_lightning.data.rendered_speakers.RenderedSpeakersDataModule`), Stage 2 can see

@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from csg_lightning.data.corpus.figure import FigureRenderer
 from csg_lightning.data.corpus.generate import make_clip
-from csg_lightning.data.corpus.speaker import FRAME_SIZE, speaker_id_of
+from csg_lightning.data.corpus.speaker import FRAME_SIZE
+from csg_lightning.data.corpus_overlap import check_not_corpus
 from csg_lightning.data.cover_crop import CoverCrop
 from csg_lightning.data.pose_video import PoseVideoDataModule
 from csg_lightning.data.seeded_loader import NoLoaderState, seeded_loader
@@ -49,21 +50,6 @@ def render_clips(
         ids.append(clip.speaker.speaker_id)
         clips.append(clip)
     return ids, torch.stack(frames), clips
-
-
-def check_not_corpus(shards, first_speaker: int, num_speakers: int, owner: str) -> None:
-    """Raise ValueError when generator speakers ``first_speaker`` ... ``first_speaker + num_speakers - 1`` include one
-    of the corpus's (any split of ``shards``, a :class:`~csg_lightning.data.shard_folder.ShardFolder`): training on
-    them would train on held-out speakers."""
-    corpus = set()
-    for split in ("train", "val", "test"):
-        corpus.update(shards.split_info(split).get("speakers", []) or [])
-    clash = sorted(corpus.intersection(speaker_id_of(i) for i in range(first_speaker, first_speaker + num_speakers)))
-    if clash:
-        raise ValueError(
-            f"{owner}: first_speaker {first_speaker} draws corpus speakers {clash} of {shards.data_dir}; start past "
-            "them (data.init_args.first_speaker)"
-        )
 
 
 class RenderedFrames(Dataset):
