@@ -189,3 +189,30 @@ def test_demo_person_yaml_trains_on_the_fitted_vae(fitted_vae_checkpoint, demo_s
     latents = loaded.eval().sample_latents(reference, poses, num_steps=1, tile_size=None)
     assert latents.shape == (1, 3, channels, 4, 4) and torch.isfinite(latents).all()
     assert loaded.decode(latents).shape == (1, 3, 32, 32, 3)
+
+
+def test_the_latent16_overlays_train_the_vae_and_stage_2_on_a_16x16_grid(demo_shards_video, tmp_path):
+    """overlays/vae_latent16.yaml on vae_demo.yaml fits a 1/4-size VAE (runs/vae-demo+vae_latent16/); overlays/
+    latent16.yaml on demo_person.yaml trains Stage 2 on it with PoseNet and the hand masks on its grid."""
+    from csg_lightning.video.video_generator import VideoGenerator
+
+    run(["fit", f"--config={VIDEO / 'vae_demo.yaml'}", f"--config={VIDEO / 'overlays' / 'vae_latent16.yaml'}"]
+        + _overrides(demo_shards_video, tmp_path)[:6]
+        + ["--data.init_args.num_speakers=2", "--data.init_args.clip_seconds=1.0", "--trainer.max_steps=1",
+           "--trainer.max_epochs=1", "--trainer.limit_val_batches=0", "--trainer.enable_model_summary=false",
+           f"--runs_root={tmp_path}", "--run=test"])  # fmt: skip
+    vae_ckpt = tmp_path / "vae-demo+vae_latent16" / "test" / "checkpoints" / "last.ckpt"
+    assert vae_ckpt.is_file()
+    overlay = VIDEO / 'overlays' / 'latent16.yaml'
+    cli = run(["fit", f"--config={VIDEO / 'demo_person.yaml'}", f"--config={overlay}"]
+              + _overrides(demo_shards_video, tmp_path)
+              + [f"--model.init_args.vae.init_args.checkpoint={vae_ckpt}", "--data.init_args.num_speakers=2",
+                 "--data.init_args.clip_seconds=1.0"])  # fmt: skip
+    assert cli.trainer.global_step == 1 and torch.isfinite(cli.trainer.callback_metrics["train/loss"])
+    assert cli.model.latent_downsample == 4 and cli.model.net.pose_net.downsample == 4
+    assert cli.datamodule.latent_downsample == 4
+    run_dir = tmp_path / "video-demo+latent16" / "test"
+    loaded = VideoGenerator.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    latents = loaded.eval().sample_latents(torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 2, 3, 32, 32) * 2 - 1,
+                                           num_steps=1, tile_size=None)  # fmt: skip
+    assert latents.shape == (1, 2, 16, 8, 8) and loaded.decode(latents).shape == (1, 2, 32, 32, 3)

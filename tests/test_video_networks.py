@@ -174,3 +174,22 @@ def test_pose_net_learning_rate_scale_gives_posenet_its_own_groups():
             assert base == pytest.approx(expected)
             assert group["weight_decay"] == (0.0 if all(p.dim() < 2 for p in group["params"]) else 0.01)
         assert len(opt.param_groups) == (2 if scale == 1.0 else 4)
+
+
+def test_pose_net_on_a_finer_latent_grid():
+    """downsample 4 / 2 (a VAE at 1/4 or 1/2 size): the last stride-2 convolutions become 3x3 stride-1 ones; the
+    parameter names stay MimicMotion's and 8 keeps its exact layers."""
+    x = torch.randn(2, 6, 64, 64)
+    shapes = {}
+    for d in (8, 4, 2):
+        net = PoseNet(32, reference_pose=True, zero_init=False, downsample=d)
+        assert net(x).shape == (2, 32, 64 // d, 64 // d)
+        strides = [m.stride[0] for m in net.conv_layers if isinstance(m, torch.nn.Conv2d)]
+        assert strides.count(2) == {8: 3, 4: 2, 2: 1}[d] and strides.count(1) == 8 - strides.count(2)
+        shapes[d] = {k: v.shape for k, v in net.state_dict().items()}
+    assert shapes[8].keys() == shapes[4].keys() == shapes[2].keys()
+    assert shapes[8]["conv_layers.10.weight"] == (64, 32, 4, 4) and shapes[4]["conv_layers.10.weight"] == (64, 32, 3, 3)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        PoseNet(32, downsample=4)(torch.randn(1, 3, 62, 64))
+    with pytest.raises(ValueError, match="downsample must be 2, 4 or 8"):
+        PoseNet(32, downsample=16)

@@ -43,7 +43,7 @@ from litdata.streaming.sampler import ChunkedIndex
 
 from csg_lightning.data.cover_crop import CoverCrop
 from csg_lightning.data.hand_mask import hand_mask
-from csg_lightning.data.latent_grid import LATENT_DOWNSAMPLE
+from csg_lightning.data.latent_grid import LATENT_DOWNSAMPLE, check_latent_downsample
 from csg_lightning.data.records import RecordError, check_record
 from csg_lightning.data.skeleton_audio import SkeletonAudioDataModule
 from csg_lightning.data.windows import choose_start, cut_window
@@ -107,6 +107,7 @@ class PoseVideoDataset(StreamingDataset):
         max_cache_size: int | float | str | None = None,
         reference_first: bool = False,
         frame_cache_mb: int = 0,
+        latent_downsample: int = LATENT_DOWNSAMPLE,
     ) -> None:
         super().__init__(
             input_dir, cache_dir=cache_dir, shuffle=shuffle, drop_last=drop_last, seed=seed,
@@ -119,10 +120,7 @@ class PoseVideoDataset(StreamingDataset):
             raise ValueError(f"num_frames and frame_stride must be >= 1, got {num_frames} and {frame_stride}")
         if reference_first and num_frames < 2:
             raise ValueError(f"reference_first needs num_frames >= 2 (the reference + driven frames), got {num_frames}")
-        if height % LATENT_DOWNSAMPLE or width % LATENT_DOWNSAMPLE:
-            raise ValueError(
-                f"height and width must be multiples of {LATENT_DOWNSAMPLE}, got {height} x {width}"
-            )
+        self.latent_downsample = check_latent_downsample(latent_downsample, height, width)
         self.num_frames, self.frame_stride = num_frames, frame_stride
         self.height, self.width, self.random_examples = height, width, random_examples
         self.swap_rb, self.canvas_size = swap_rb, canvas_size
@@ -185,7 +183,8 @@ def pose_video_example(layout, keypoints, scores, audio, num_frames: int, rng: n
     clip's pixels, audio [T * 640], ``pixels_at(indices)`` -> uint8 [n, H, W, 3] frames at the output size,
     ``crop`` the clip -> output map; start and reference frame drawn from ``rng``. ``layout``: a
     :class:`PoseVideoDataset` or an object with its ``window_frames``, ``span``, ``frame_stride``,
-    ``reference_first``, ``width``, ``height``, ``canvas_size``, ``swap_rb`` and ``hand_options``."""
+    ``reference_first``, ``width``, ``height``, ``canvas_size``, ``swap_rb``, ``hand_options`` and
+    ``latent_downsample``."""
     start = choose_start(num_frames, layout.span, rng)
     ref_index = int(rng.integers(0, num_frames))
     kp, sc, audio = cut_window(keypoints, scores, audio, start, layout.span)
@@ -205,7 +204,7 @@ def pose_video_example(layout, keypoints, scores, audio, num_frames: int, rng: n
     size, drawing = (layout.height, layout.width), {"canvas_size": layout.canvas_size, "swap_rb": layout.swap_rb}
     poses = draw_pose_sequence(kp, sc, layout.width, layout.height, size, **drawing).transpose(0, 3, 1, 2)
     ref_pose = draw_pose(ref_kp, ref_sc, layout.width, layout.height, size, **drawing).transpose(2, 0, 1)
-    mask = hand_mask(kp, sc, layout.height, layout.width, LATENT_DOWNSAMPLE, **layout.hand_options)
+    mask = hand_mask(kp, sc, layout.height, layout.width, layout.latent_downsample, **layout.hand_options)
     return {
         "frames": torch.from_numpy(pixels[:-1].copy()),
         "reference": torch.from_numpy(pixels[-1].copy()),
@@ -233,7 +232,9 @@ class PoseVideoDataModule(SkeletonAudioDataModule):
         batch_size, eval_batch_size, num_workers, seed, shuffle, drop_last, pin_memory,
             persistent_workers, cache_dir, max_cache_size: as in ``SkeletonAudioDataModule``.
         num_frames: frames per example (F); frame_stride: source frames between them.
-        height, width: output size (multiples of 8).
+        height, width: output size (multiples of ``latent_downsample``).
+        latent_downsample: pixels per latent cell of the Stage-2 VAE, each side (8: SVD's; 4: the demo VAE
+            at 1/4 size), the grid of the hand masks.
         swap_rb: MimicMotion's pose colour order (keep True for MimicMotion weights).
         canvas_size: pose drawing canvas short side (None: draw at the output size, fast).
         hand_min_mean, hand_min_score, hand_margin: hand-box rules (see ``data.hand_mask``).
@@ -269,6 +270,7 @@ class PoseVideoDataModule(SkeletonAudioDataModule):
         max_cache_size: str | None = None,
         reference_first: bool = False,
         frame_cache_mb: int = 0,
+        latent_downsample: int = LATENT_DOWNSAMPLE,
     ) -> None:
         super().__init__(
             data_dir, batch_size=batch_size, num_workers=num_workers, seed=seed, shuffle=shuffle,
@@ -282,6 +284,7 @@ class PoseVideoDataModule(SkeletonAudioDataModule):
         self.hand_options = {"min_mean": hand_min_mean, "min_score": hand_min_score, "margin": hand_margin}
         self.reference_first = bool(reference_first)
         self.frame_cache_mb = int(frame_cache_mb)
+        self.latent_downsample = check_latent_downsample(latent_downsample, height, width)
 
     @property
     def video_fps(self) -> float:
@@ -305,5 +308,6 @@ class PoseVideoDataModule(SkeletonAudioDataModule):
             width=self.width, random_examples=train, shuffle=self.shuffle and train, seed=self.seed,
             swap_rb=self.swap_rb, canvas_size=self.canvas_size, hand_options=self.hand_options,
             drop_last=self.drop_last if train else None, reference_first=self.reference_first,
-            frame_cache_mb=self.frame_cache_mb, **self.shards.streaming_options(),
+            frame_cache_mb=self.frame_cache_mb, latent_downsample=self.latent_downsample,
+            **self.shards.streaming_options(),
         )  # fmt: skip

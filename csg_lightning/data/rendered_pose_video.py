@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from csg_lightning.data.corpus.speaker import FRAME_SIZE
 from csg_lightning.data.cover_crop import CoverCrop
+from csg_lightning.data.latent_grid import LATENT_DOWNSAMPLE, check_latent_downsample
 from csg_lightning.data.pose_video import PoseVideoDataset, pose_video_example
 from csg_lightning.data.rendered_speakers import RenderedSpeakersDataModule
 from csg_lightning.data.seeded_loader import seeded_loader
@@ -36,7 +37,7 @@ class RenderedPoseVideo(Dataset):
 
     def __init__(self, speaker_ids: list[str], frames: torch.Tensor, clips: list, *, num_frames: int,
                  frame_stride: int, reference_first: bool, swap_rb: bool, canvas_size: int | None,
-                 hand_options: dict, seed: int) -> None:  # fmt: skip
+                 hand_options: dict, seed: int, latent_downsample: int = LATENT_DOWNSAMPLE) -> None:  # fmt: skip
         if reference_first and num_frames < 2:
             raise ValueError(f"reference_first needs num_frames >= 2 (the reference + driven frames), got {num_frames}")
         self.speaker_ids, self.frames, self.clips = speaker_ids, frames, clips
@@ -44,6 +45,7 @@ class RenderedPoseVideo(Dataset):
         self.height, self.width = int(frames.shape[-2]), int(frames.shape[-1])
         self.swap_rb, self.canvas_size, self.hand_options = swap_rb, canvas_size, dict(hand_options)
         self.seed = int(seed)
+        self.latent_downsample = check_latent_downsample(latent_downsample, self.height, self.width)
         self.crop = CoverCrop.fit(FRAME_SIZE, FRAME_SIZE, self.width, self.height)
         self.windows = max(1, frames.shape[1] - self.span + 1)
 
@@ -69,7 +71,7 @@ class RenderedPoseVideoDataModule(RenderedSpeakersDataModule):
 
     Args: those of ``RenderedSpeakersDataModule`` (``num_speakers``, ``first_speaker``, ``clip_seconds``,
     ``corpus_seed``; corpus speakers are refused) and of ``PoseVideoDataModule`` for the examples
-    (``reference_first``, ``swap_rb``, ``canvas_size``, the hand-mask rules). The clips are rendered in memory
+    (``reference_first``, ``swap_rb``, ``canvas_size``, the hand-mask rules, ``latent_downsample``). The clips are rendered in memory
     in the main process (150 speakers x 4 s: ~18 s); ``num_workers`` worker processes (forked, sharing them)
     draw the pose images and hand masks of the training batches, as for the shards.
     """
@@ -96,6 +98,7 @@ class RenderedPoseVideoDataModule(RenderedSpeakersDataModule):
         hand_min_mean: float = 0.7,
         hand_min_score: float = 0.5,
         hand_margin: float = 0.15,
+        latent_downsample: int = LATENT_DOWNSAMPLE,
     ) -> None:
         super().__init__(
             data_dir, batch_size=batch_size, num_workers=num_workers, num_frames=num_frames, frame_stride=frame_stride,
@@ -106,6 +109,7 @@ class RenderedPoseVideoDataModule(RenderedSpeakersDataModule):
         self.reference_first, self.swap_rb, self.canvas_size = bool(reference_first), swap_rb, canvas_size
         self.hand_options = {"min_mean": hand_min_mean, "min_score": hand_min_score, "margin": hand_margin}
         self.persistent_workers = bool(persistent_workers)
+        self.latent_downsample = check_latent_downsample(latent_downsample, height, width)
         self.examples: RenderedPoseVideo | None = None
 
     def rendered_examples(self) -> RenderedPoseVideo:
@@ -114,7 +118,7 @@ class RenderedPoseVideoDataModule(RenderedSpeakersDataModule):
             self.examples = RenderedPoseVideo(
                 ids, frames, clips, num_frames=self.num_frames, frame_stride=self.frame_stride,
                 reference_first=self.reference_first, swap_rb=self.swap_rb, canvas_size=self.canvas_size,
-                hand_options=self.hand_options, seed=self.seed,
+                hand_options=self.hand_options, seed=self.seed, latent_downsample=self.latent_downsample,
             )  # fmt: skip
         return self.examples
 

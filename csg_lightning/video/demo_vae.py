@@ -4,12 +4,15 @@ The CPU demo needs a VAE that can be fitted in minutes (``experiments/video/vae_
 VAE classes cannot: their GroupNorm has 32 groups whatever the width, so at the widths a 2-core CPU can
 train (32-64 channels) every norm removes each channel's mean per image (the global colour of a flat
 backdrop), and a step is ~0.4 s. Fitted for 5 minutes they reconstruct held-out demo speakers at ~19 dB,
-below an 8 x 8 thumbnail (26.6 dB). This network has no norms and three stride-2 convolutions each way
-(1/8 size, like SVD's VAE); a step takes ~0.03 s and the same minutes give ~28 dB.
+below an 8 x 8 thumbnail (26.6 dB). This network has no norms and one stride-2 convolution each way per
+width after the first: four widths give 1/8 size (like SVD's VAE; a step takes ~0.03 s and the same minutes
+give ~28 dB), three give 1/4 size (a 16 x 16 latent for 64 x 64 frames, so that a forearm spans several
+latent cells; PoseNet and the pose-video data then take ``downsample`` / ``latent_downsample`` 4).
 
 Interface (what ``video.vae_latents``, ``video.conditioning`` and ``VAEAutoencoder`` call):
 ``encode(x [N, 3, H, W] in [-1, 1]).latent_dist`` (diffusers ``DiagonalGaussianDistribution`` over
-[N, C, H/8, W/8]) and ``decode(z, num_frames=None).sample`` [N, 3, H, W] (frames are decoded one by one:
+[N, C, H/d, W/d], d = :attr:`DemoVAE.downsample`) and ``decode(z, num_frames=None).sample`` [N, 3, H, W]
+(frames are decoded one by one:
 ``num_frames`` is accepted and unused). ``config.latent_channels`` / ``config.scaling_factor`` as diffusers;
 ``quant_conv`` (mean | log-variance) and ``decoder.conv_in`` are named as in diffusers, so
 ``fitted_vae.fold_latent_scale`` applies unchanged. A diffusers ``ModelMixin``: ``save_pretrained`` /
@@ -31,7 +34,8 @@ INITIAL_LOGVAR = (
 
 
 class DemoDecoder(nn.Module):
-    """latents [N, C, h, w] -> pixels [N, out, 8h, 8w]: conv_in, then nearest x2 + conv per width."""
+    """latents [N, C, h, w] -> pixels [N, out, d h, d w]: conv_in, then nearest x2 + conv per width after the
+    first (d = 2 ** (len(widths) - 1))."""
 
     def __init__(self, latent_channels: int, out_channels: int, widths: tuple[int, ...]) -> None:
         super().__init__()
@@ -51,8 +55,9 @@ class DemoDecoder(nn.Module):
 
 
 class DemoVAE(ModelMixin, ConfigMixin):
-    """Norm-free conv VAE, 1/8 size. ``block_out_channels`` (w0, w1, w2, w3): w1..w3 are the widths after
-    each stride-2 convolution of the encoder; the decoder mirrors them and ends at w0 (full size)."""
+    """Norm-free conv VAE. ``block_out_channels`` (w0, w1, ...; 2 to 4 widths): w1.. are the widths after
+    each stride-2 convolution of the encoder, so the latent is 1/2 ** (len - 1) size (4 widths: 1/8, as SVD's
+    VAE); the decoder mirrors them and ends at w0 (full size)."""
 
     @register_to_config
     def __init__(
@@ -66,10 +71,12 @@ class DemoVAE(ModelMixin, ConfigMixin):
     ) -> None:
         super().__init__()
         widths = tuple(int(w) for w in block_out_channels)
-        if len(widths) != 4 or min(widths) < 1:
+        if not 2 <= len(widths) <= 4 or min(widths) < 1:
             raise ValueError(
-                f"DemoVAE: block_out_channels must be 4 positive widths (1/8 size), got {block_out_channels}"
+                "DemoVAE: block_out_channels must be 2 to 4 positive widths (latents at 1/2, 1/4 or 1/8 size), "
+                f"got {block_out_channels}"
             )
+        self.downsample = 2 ** (len(widths) - 1)
         layers: list[nn.Module] = []
         prev = in_channels
         for w in widths[1:]:
@@ -83,10 +90,11 @@ class DemoVAE(ModelMixin, ConfigMixin):
         self.decoder = DemoDecoder(latent_channels, out_channels, widths)
 
     def encode(self, x: torch.Tensor, return_dict: bool = True) -> AutoencoderKLOutput | tuple:
-        """x [N, 3, H, W] in [-1, 1] (H, W multiples of 8) -> posterior over [N, C, H/8, W/8]."""
-        if x.ndim != 4 or x.shape[-1] % 8 or x.shape[-2] % 8:
+        """x [N, 3, H, W] in [-1, 1] (H, W multiples of d) -> posterior over [N, C, H/d, W/d] (d: downsample)."""
+        d = self.downsample
+        if x.ndim != 4 or x.shape[-1] % d or x.shape[-2] % d:
             raise ValueError(
-                f"DemoVAE.encode: expected [N, 3, H, W] with H, W multiples of 8, got {tuple(x.shape)}"
+                f"DemoVAE.encode: expected [N, 3, H, W] with H, W multiples of {d}, got {tuple(x.shape)}"
             )
         posterior = DiagonalGaussianDistribution(self.quant_conv(self.encoder(x)))
         return AutoencoderKLOutput(latent_dist=posterior) if return_dict else (posterior,)
@@ -94,6 +102,6 @@ class DemoVAE(ModelMixin, ConfigMixin):
     def decode(
         self, z: torch.Tensor, num_frames: int | None = None, return_dict: bool = True
     ) -> DecoderOutput | tuple:
-        """z [N, C, h, w] -> pixels [N, 3, 8h, 8w] (``num_frames``: accepted for the SVD interface, unused)."""
+        """z [N, C, h, w] -> pixels [N, 3, d h, d w] (``num_frames``: accepted for the SVD interface, unused)."""
         sample = self.decoder(z)
         return DecoderOutput(sample=sample) if return_dict else (sample,)

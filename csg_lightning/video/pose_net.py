@@ -6,7 +6,9 @@ learnable scalar initialised to 2.0. Convolutions are He-normal initialised with
 projection is zero-initialised, so an untrained PoseNet outputs zeros and leaves the UNet unchanged
 (``zero_init=False``: He-normal like the rest, for a UNet trained from scratch: a zero projection passes no
 gradient to the convolutions until it has grown, which costs a short CPU training most of its steps).
-Downsamples exactly 8x (H, W must be divisible by 8). About 0.2M parameters for C = 320.
+Downsamples exactly 8x (H, W must be divisible by 8), MimicMotion's grid; ``downsample`` 4 or 2 (not
+MimicMotion's: for a VAE at 1/4 or 1/2 size, e.g. the demo's 16 x 16 latent) turns the last one or two
+stride-2 convolutions into 3x3 stride-1 ones. About 0.2M parameters for C = 320.
 
 Parameter names (``conv_layers.{0,2,...,14}``, ``final_proj``, ``scale``) follow MimicMotion's released
 checkpoints so they load without renaming.
@@ -25,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from csg_lightning.data.latent_grid import LATENT_DOWNSAMPLE as DOWNSAMPLE
+from csg_lightning.data.latent_grid import LATENT_DOWNSAMPLE
 
 # (in, out, kernel, stride) of the eight convolutions; padding 1 each.
 _LAYERS = (
@@ -36,16 +38,23 @@ _LAYERS = (
 
 class PoseNet(nn.Module):
     """Pose images [N, 3, H, W] (values in [-1, 1]; [N, 6, H, W] with ``reference_pose``: the frame's pose
-    image, then the reference's) -> features [N, C, H/8, W/8]."""
+    image, then the reference's) -> features [N, C, H/d, W/d], d = ``downsample`` (8: MimicMotion's)."""
 
     def __init__(self, out_channels: int = 320, init_scale: float = 2.0, reference_pose: bool = False,
-                 zero_init: bool = True) -> None:  # fmt: skip
+                 zero_init: bool = True, downsample: int = LATENT_DOWNSAMPLE) -> None:  # fmt: skip
         super().__init__()
+        if downsample not in (2, 4, 8):
+            raise ValueError(f"PoseNet: downsample must be 2, 4 or 8 (the VAE's latent grid), got {downsample}")
         self.reference_pose, self.zero_init = bool(reference_pose), bool(zero_init)
         self.in_channels = 6 if self.reference_pose else 3
+        self.downsample = int(downsample)
+        strided = [i for i, layer in enumerate(_LAYERS) if layer[3] == 2]
+        kept = strided[: self.downsample.bit_length() - 1]  # 8: all three, 4: the first two, 2: the first
         layers: list[nn.Module] = []
         for i, (c_in, c_out, k, s) in enumerate(_LAYERS):
             c_in = self.in_channels if i == 0 else c_in
+            if s == 2 and i not in kept:
+                k, s = 3, 1
             layers += [nn.Conv2d(c_in, c_out, kernel_size=k, stride=s, padding=1), nn.SiLU()]
         self.conv_layers = nn.Sequential(*layers)
         self.final_proj = nn.Conv2d(_LAYERS[-1][1], out_channels, kernel_size=1)
@@ -73,6 +82,6 @@ class PoseNet(nn.Module):
             what = "pose ++ reference pose images [N, 6, H, W]" if self.reference_pose else "pose images [N, 3, H, W]"
             raise ValueError(f"PoseNet: expected {what}, got {tuple(pose_images.shape)}")
         h, w = pose_images.shape[-2:]
-        if h % DOWNSAMPLE or w % DOWNSAMPLE:
-            raise ValueError(f"PoseNet: H and W must be divisible by {DOWNSAMPLE}, got {h} x {w}")
+        if h % self.downsample or w % self.downsample:
+            raise ValueError(f"PoseNet: H and W must be divisible by {self.downsample}, got {h} x {w}")
         return self.final_proj(self.conv_layers(pose_images)) * self.scale

@@ -11,6 +11,12 @@ import torch
 from torch import nn
 
 
+def vae_downsample(vae: nn.Module) -> int:
+    """Pixels per latent cell of ``vae``, each side: 2 ** (its widths - 1), as diffusers' ``vae_scale_factor``
+    (8 for SVD's VAE; the demo VAE with three widths: 4)."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
 def _vae_dtype(vae: nn.Module) -> torch.dtype:
     return next(vae.parameters()).dtype
 

@@ -53,7 +53,6 @@ from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import nn
 
-from csg_lightning.data.latent_grid import LATENT_DOWNSAMPLE
 from csg_lightning.models.ema_hooks import EMAHooks
 from csg_lightning.pipelines.guider import Guider, LinearRampGuider
 from csg_lightning.pipelines.video_pipeline import VideoPipeline
@@ -68,7 +67,7 @@ from csg_lightning.video.motion_mask import latent_motion_mask
 from csg_lightning.video.pixel_range import to_model_range
 from csg_lightning.video.pose_injection import PoseGuidedUNet
 from csg_lightning.video.pose_net import PoseNet
-from csg_lightning.video.vae_latents import encode_frames
+from csg_lightning.video.vae_latents import encode_frames, vae_downsample
 from csg_lightning.video.warmup_cosine_schedule import WarmupCosineSchedule
 
 log = logging.getLogger(__name__)
@@ -142,6 +141,14 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         # module holds its weights but cannot rebuild it: use from_preset or a YAML).
         from_config = _given_hyperparameters.get() is not None
         self.save_hyperparameters(ignore=None if from_config else list(PARTS))
+        self.latent_downsample = vae_downsample(vae)
+        if pose_net is None:  # PoseGuidedUNet's default, on the VAE's latent grid
+            pose_net = PoseNet(int(unet.config.block_out_channels[0]), downsample=self.latent_downsample)
+        if pose_net.downsample != self.latent_downsample:
+            raise ValueError(
+                f"VideoGenerator: the VAE's latents are 1/{self.latent_downsample} of the frame size but PoseNet "
+                f"downsamples {pose_net.downsample}x; set model.pose_net.init_args.downsample: {self.latent_downsample}"
+            )
         self.net = PoseGuidedUNet(unet, pose_net)
         self.checkpoint_report = None
         if mimicmotion_checkpoint is not None:
@@ -193,6 +200,13 @@ class VideoGenerator(EMAHooks, L.LightningModule):
             value = getattr(dm, name, None)
             if value is not None:
                 self.hparams[f"image_{name}"] = int(value)
+        grid = getattr(dm, "latent_downsample", None)
+        if grid is not None and int(grid) != self.latent_downsample:
+            raise ValueError(
+                f"VideoGenerator: data.latent_downsample={grid} but the VAE's latents are 1/{self.latent_downsample} "
+                f"of the frame size (the hand masks must be on the latent grid); set data.init_args.latent_downsample: "
+                f"{self.latent_downsample}"
+            )
         swap = getattr(dm, "swap_rb", None)
         if swap is not None and bool(swap) != bool(self.hparams.swap_rb):
             raise ValueError(f"VideoGenerator: model.swap_rb={self.hparams.swap_rb} but data.swap_rb={swap}")
@@ -249,7 +263,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         extra = {}  # a loss without motion weighting keeps its (denoise, x0, hand_mask, generator) interface
         if getattr(self.loss, "motion_amplification", 1.0) != 1.0:
             radius = float(self.hparams.get("motion_mask_radius") or 1.0)  # the render's (0: 1 px), else 1 px
-            extra["motion_mask"] = latent_motion_mask(batch["poses"], batch["reference_pose"], radius, LATENT_DOWNSAMPLE)
+            extra["motion_mask"] = latent_motion_mask(batch["poses"], batch["reference_pose"], radius, self.latent_downsample)
         return self.loss(denoise, x0, batch.get("hand_mask"), generator, **extra)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
