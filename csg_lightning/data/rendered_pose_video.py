@@ -71,9 +71,9 @@ class RenderedPoseVideoDataModule(RenderedSpeakersDataModule):
 
     Args: those of ``RenderedSpeakersDataModule`` (``num_speakers``, ``first_speaker``, ``clip_seconds``,
     ``corpus_seed``; corpus speakers are refused) and of ``PoseVideoDataModule`` for the examples
-    (``reference_first``, ``swap_rb``, ``canvas_size``, the hand-mask rules, ``latent_downsample``). The clips are rendered in memory
-    in the main process (150 speakers x 4 s: ~18 s); ``num_workers`` worker processes (forked, sharing them)
-    draw the pose images and hand masks of the training batches, as for the shards.
+    (``reference_first``, ``swap_rb``, ``canvas_size``, the hand-mask rules, ``latent_downsample``). The clips
+    are rendered in memory in the main process (150 speakers x 4 s: ~18 s); ``num_workers`` worker processes
+    (forked, sharing them) draw the pose images and hand masks of the training batches, as for the shards.
     """
 
     def __init__(

@@ -12,8 +12,7 @@ latent cells; PoseNet and the pose-video data then take ``downsample`` / ``laten
 Interface (what ``video.vae_latents``, ``video.conditioning`` and ``VAEAutoencoder`` call):
 ``encode(x [N, 3, H, W] in [-1, 1]).latent_dist`` (diffusers ``DiagonalGaussianDistribution`` over
 [N, C, H/d, W/d], d = :attr:`DemoVAE.downsample`) and ``decode(z, num_frames=None).sample`` [N, 3, H, W]
-(frames are decoded one by one:
-``num_frames`` is accepted and unused). ``config.latent_channels`` / ``config.scaling_factor`` as diffusers;
+(frames are decoded one by one: ``num_frames`` is accepted and unused). ``config.latent_channels`` / ``config.scaling_factor`` as diffusers;
 ``quant_conv`` (mean | log-variance) and ``decoder.conv_in`` are named as in diffusers, so
 ``fitted_vae.fold_latent_scale`` applies unchanged. A diffusers ``ModelMixin``: ``save_pretrained`` /
 ``from_pretrained`` work as for the SVD parts.
