@@ -4,7 +4,7 @@ The SVD VAE and the PoseNet both down-sample frames exactly 8x; the pose-video d
 factor for its latent-resolution hand masks and its frame-size checks, so the constant lives here, below
 both (data -> networks). A VAE on another grid (the demo VAE at 1/4 size: ``DemoVAE`` with three widths)
 gives its factor to PoseNet (``downsample``) and to the datamodule (``latent_downsample``);
-``VideoGenerator`` checks that the three agree.
+``PoseGuidedUNet`` and ``VideoGenerator`` check that the three agree.
 """
 
 from __future__ import annotations

@@ -18,17 +18,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from csg_lightning.data.latent_grid import LATENT_DOWNSAMPLE
 from csg_lightning.video.pose_net import PoseNet
 
 
 class PoseGuidedUNet(nn.Module):
-    """A diffusers ``UNetSpatioTemporalConditionModel`` (``unet``) driven by a :class:`PoseNet` (``pose_net``)."""
+    """A diffusers ``UNetSpatioTemporalConditionModel`` (``unet``) driven by a :class:`PoseNet` (``pose_net``;
+    default: one sized to the UNet) on a latent grid of ``latent_downsample`` pixels per cell (the VAE's: 8 for
+    SVD's)."""
 
-    def __init__(self, unet: nn.Module, pose_net: PoseNet | None = None) -> None:
+    def __init__(self, unet: nn.Module, pose_net: PoseNet | None = None,
+                 latent_downsample: int = LATENT_DOWNSAMPLE) -> None:  # fmt: skip
         super().__init__()
         self.unet = unet
         channels = int(unet.config.block_out_channels[0])
-        self.pose_net = pose_net if pose_net is not None else PoseNet(channels)
+        self.pose_net = pose_net if pose_net is not None else PoseNet(channels, downsample=latent_downsample)
+        if self.pose_net.downsample != latent_downsample:
+            raise ValueError(
+                f"PoseGuidedUNet: the VAE's latents are 1/{latent_downsample} of the frame size but PoseNet "
+                f"downsamples {self.pose_net.downsample}x; set model.pose_net.init_args.downsample: {latent_downsample}"
+            )
         if self.pose_net.out_channels != channels:
             raise ValueError(
                 f"PoseGuidedUNet: PoseNet gives {self.pose_net.out_channels} channels but the UNet's conv_in "
@@ -47,15 +56,15 @@ class PoseGuidedUNet(nn.Module):
         if features.shape[1:] != output.shape[1:] or n == 0 or n % frames or posed % n:
             raise ValueError(
                 f"PoseGuidedUNet: pose features {tuple(features.shape)} do not match conv_in output "
-                f"{tuple(output.shape)} with {skip} unposed rows (pose images must be 8x the latent size, "
-                "one per frame)"
+                f"{tuple(output.shape)} with {skip} unposed rows (pose images must be "
+                f"{self.pose_net.downsample}x the latent size, one per frame)"
             )
         posed_out = output[skip:].unflatten(0, (posed // n, n)) + features.to(output.dtype)
         posed_out = posed_out.flatten(0, 1)
         return posed_out if skip == 0 else torch.cat([output[:skip], posed_out])
 
     def encode_pose(self, pose_images: torch.Tensor) -> torch.Tensor:
-        """pose_images [B, F, 3, H, W] in [-1, 1] -> features [B * F, C, H/8, W/8] (frame-major per item).
+        """pose_images [B, F, 3, H, W] in [-1, 1] -> features [B * F, C, H/d, W/d] (frame-major per item; d: PoseNet's downsample).
 
         With a ``reference_pose`` PoseNet each frame's image is stacked with frame 0's, the reference pose
         (frame 0 of every training example with ``reference_first`` data and of every sampling tile)."""

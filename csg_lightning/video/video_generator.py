@@ -142,14 +142,7 @@ class VideoGenerator(EMAHooks, L.LightningModule):
         from_config = _given_hyperparameters.get() is not None
         self.save_hyperparameters(ignore=None if from_config else list(PARTS))
         self.latent_downsample = vae_downsample(vae)
-        if pose_net is None:  # PoseGuidedUNet's default, on the VAE's latent grid
-            pose_net = PoseNet(int(unet.config.block_out_channels[0]), downsample=self.latent_downsample)
-        if pose_net.downsample != self.latent_downsample:
-            raise ValueError(
-                f"VideoGenerator: the VAE's latents are 1/{self.latent_downsample} of the frame size but PoseNet "
-                f"downsamples {pose_net.downsample}x; set model.pose_net.init_args.downsample: {self.latent_downsample}"
-            )
-        self.net = PoseGuidedUNet(unet, pose_net)
+        self.net = PoseGuidedUNet(unet, pose_net, self.latent_downsample)
         self.checkpoint_report = None
         if mimicmotion_checkpoint is not None:
             self.checkpoint_report = load_mimicmotion_checkpoint(self.net, mimicmotion_checkpoint)
